@@ -1,0 +1,117 @@
+"""Every error servegate reports, and the one place that turns them into responses.
+
+Each class carries the HTTP status and the Databricks/MLflow ``error_code`` it maps to, so
+no route builds an error body by hand::
+
+    ServegateError                     500 INTERNAL_ERROR
+    ├── BadRequest                     400 BAD_REQUEST
+    │   └── InvalidParameterValue      400 INVALID_PARAMETER_VALUE
+    ├── Unauthenticated                401 UNAUTHENTICATED
+    ├── PermissionDenied               403 PERMISSION_DENIED
+    ├── ResourceDoesNotExist           404 RESOURCE_DOES_NOT_EXIST
+    ├── ResourceAlreadyExists          409 RESOURCE_ALREADY_EXISTS
+    ├── ResourceConflict               409 RESOURCE_CONFLICT
+    ├── PayloadTooLarge                413 BAD_REQUEST
+    ├── UnsupportedMediaType           415 BAD_REQUEST
+    ├── TemporarilyUnavailable         503 TEMPORARILY_UNAVAILABLE  (+ Retry-After)
+    └── DeadlineExceeded               504 DEADLINE_EXCEEDED
+
+Messages must never contain the phrase the Databricks SDK treats as retryable
+("Unexpected error"): a user's mistake would then be retried for five minutes.
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.responses import Response
+
+
+class ServegateError(Exception):
+    status_code: int = 500
+    error_code: str = "INTERNAL_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def to_dict(self) -> dict[str, str]:
+        return {"error_code": self.error_code, "message": self.message}
+
+
+class BadRequest(ServegateError):
+    status_code = 400
+    error_code = "BAD_REQUEST"
+
+
+class InvalidParameterValue(BadRequest):
+    error_code = "INVALID_PARAMETER_VALUE"
+
+
+class Unauthenticated(ServegateError):
+    status_code = 401
+    error_code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(ServegateError):
+    status_code = 403
+    error_code = "PERMISSION_DENIED"
+
+
+class ResourceDoesNotExist(ServegateError):
+    status_code = 404
+    error_code = "RESOURCE_DOES_NOT_EXIST"
+
+
+class ResourceAlreadyExists(ServegateError):
+    status_code = 409
+    error_code = "RESOURCE_ALREADY_EXISTS"
+
+
+class ResourceConflict(ServegateError):
+    status_code = 409
+    error_code = "RESOURCE_CONFLICT"
+
+
+class PayloadTooLarge(ServegateError):
+    status_code = 413
+    error_code = "BAD_REQUEST"
+
+
+class UnsupportedMediaType(ServegateError):
+    status_code = 415
+    error_code = "BAD_REQUEST"
+
+
+class TemporarilyUnavailable(ServegateError):
+    status_code = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class DeadlineExceeded(ServegateError):
+    status_code = 504
+    error_code = "DEADLINE_EXCEEDED"
+
+
+def error_response(error: ServegateError) -> Response:
+    """The single place an error becomes ``{"error_code", "message"}`` on the wire."""
+    return Response(
+        orjson.dumps(error.to_dict()),
+        status_code=error.status_code,
+        media_type="application/json",
+        headers=error.headers(),
+    )
+
+
+def error_body(error_code: str, message: str) -> bytes:
+    """The wire body for errors raised outside a request handler (middleware, proxies)."""
+    return orjson.dumps({"error_code": error_code, "message": message})

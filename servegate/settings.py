@@ -1,0 +1,69 @@
+"""servegate's configuration: one pydantic settings class, every variable prefixed ``SERVEGATE_``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORT = 8080
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SERVEGATE_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".servegate")
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    store_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the store; default SQLite under home."
+    )
+    registry_uri: str | None = Field(
+        default=None,
+        description="An external MLflow tracking/registry URI; default: the embedded registry.",
+    )
+    admin_token: str | None = None
+    max_request_bytes: int = MAX_REQUEST_BYTES
+    replica_start_timeout_s: float = 600.0
+    replica_request_timeout_s: float = 300.0
+    reconcile_interval_s: float = 0.5
+
+    @property
+    def store_path(self) -> Path:
+        return self.home / "servegate.db"
+
+    @property
+    def resolved_store_url(self) -> str:
+        return self.store_url or f"sqlite:///{self.store_path}"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        """Unix sockets and pid files of running replicas."""
+        return self.home / "run"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.home / "admin-token"
+
+    @property
+    def embedded_registry(self) -> bool:
+        return self.registry_uri is None
+
+    def ensure_home(self) -> None:
+        for directory in (self.home, self.mlflow_dir, self.logs_dir, self.run_dir,
+                          self.model_cache_dir):
+            directory.mkdir(parents=True, exist_ok=True)
