@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from servegate.cli import replica, serve  # noqa: F401  (register commands)
 from servegate.cli.app import app
-from servegate.cli import quickstart, replica, serve  # noqa: F401  (register commands)
 
 
 def main() -> None:

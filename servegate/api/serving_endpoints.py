@@ -1,0 +1,157 @@
+"""The Databricks serving-endpoints control plane: ``/api/2.0/serving-endpoints``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from servegate.api.serving_schemas import (
+    CreateEndpointInput,
+    EndpointConfigInput,
+    PatchTagsInput,
+    parse_body,
+)
+from servegate.api.serving_views import endpoint_detailed, endpoint_summary, tags_body
+from servegate.endpoint_config import EndpointConfig, validate_endpoint_name
+from servegate.errors import ResourceDoesNotExist
+from servegate.gateway.context import GatewayContext, principal_of
+from servegate.gateway.responses import OrjsonResponse
+
+BASE = "/api/2.0/serving-endpoints"
+LOG_TAIL_BYTES = 256 * 1024
+
+
+def _context(request: Request) -> GatewayContext:
+    return request.app.state.context
+
+
+def _json(body: object) -> Response:
+    return OrjsonResponse(body)
+
+
+async def _check_models_exist(context: GatewayContext, config: EndpointConfig) -> None:
+    for entity in config.served_entities:
+        await run_in_threadpool(
+            context.registry.model_version, entity.entity_name, entity.entity_version
+        )
+
+
+async def create_endpoint(request: Request) -> Response:
+    context = _context(request)
+    body = parse_body(await request.body(), CreateEndpointInput)
+    name = validate_endpoint_name(body.name)
+    config = body.to_config()
+    await _check_models_exist(context, config)
+    endpoint = await run_in_threadpool(
+        context.endpoints.create,
+        name,
+        principal_of(request),
+        config,
+        body.description,
+        {tag.key: tag.value for tag in body.tags},
+    )
+    context.reconciler.wake()
+    return _json(endpoint_detailed(endpoint, "CAN_MANAGE"))
+
+
+async def list_endpoints(request: Request) -> Response:
+    endpoints = await run_in_threadpool(_context(request).endpoints.list)
+    return _json({"endpoints": [endpoint_summary(endpoint) for endpoint in endpoints]})
+
+
+async def get_endpoint(request: Request) -> Response:
+    endpoint = await run_in_threadpool(
+        _context(request).endpoints.get, request.path_params["name"]
+    )
+    return _json(endpoint_detailed(endpoint, "CAN_MANAGE"))
+
+
+async def delete_endpoint(request: Request) -> Response:
+    context = _context(request)
+    await run_in_threadpool(context.endpoints.delete, request.path_params["name"])
+    context.reconciler.wake()
+    return _json({})
+
+
+async def update_config(request: Request) -> Response:
+    context = _context(request)
+    name = request.path_params["name"]
+    config = parse_body(await request.body(), EndpointConfigInput).to_config()
+    await run_in_threadpool(context.endpoints.get, name)
+    await _check_models_exist(context, config)
+    endpoint = await run_in_threadpool(
+        context.endpoints.update_config, name, principal_of(request), config
+    )
+    context.reconciler.wake()
+    return _json(endpoint_detailed(endpoint, "CAN_MANAGE"))
+
+
+async def patch_tags(request: Request) -> Response:
+    body = parse_body(await request.body(), PatchTagsInput)
+    tags = await run_in_threadpool(
+        _context(request).endpoints.patch_tags,
+        request.path_params["name"],
+        {tag.key: tag.value for tag in body.add_tags},
+        body.delete_tags,
+    )
+    return _json({"tags": tags_body(tags)})
+
+
+async def _served_log(request: Request, build: bool) -> Response:
+    context = _context(request)
+    name = request.path_params["name"]
+    served = request.path_params["served"]
+    endpoint = await run_in_threadpool(context.endpoints.get, name)
+    known = {entity.name for config in endpoint.configs for entity in config.entities}
+    if served not in known:
+        raise ResourceDoesNotExist(
+            f"Served model '{served}' does not exist in endpoint '{name}'."
+        )
+    path = context.log_paths.build_log(name, served) if build else context.log_paths.log(
+        name, served
+    )
+    return _json({"logs": await run_in_threadpool(_tail, path)})
+
+
+async def served_model_logs(request: Request) -> Response:
+    return await _served_log(request, build=False)
+
+
+async def served_model_build_logs(request: Request) -> Response:
+    return await _served_log(request, build=True)
+
+
+def _tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - LOG_TAIL_BYTES))
+            return handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+async def well_known_config(request: Request) -> Response:
+    return JSONResponse({})
+
+
+routes = [
+    Route(BASE, create_endpoint, methods=["POST"]),
+    Route(BASE, list_endpoints, methods=["GET"]),
+    Route(BASE + "/{name}", get_endpoint, methods=["GET"]),
+    Route(BASE + "/{name}", delete_endpoint, methods=["DELETE"]),
+    Route(BASE + "/{name}/config", update_config, methods=["PUT"]),
+    Route(BASE + "/{name}/tags", patch_tags, methods=["PATCH"]),
+    Route(BASE + "/{name}/served-models/{served}/logs", served_model_logs, methods=["GET"]),
+    Route(
+        BASE + "/{name}/served-models/{served}/build-logs",
+        served_model_build_logs,
+        methods=["GET"],
+    ),
+    Route("/.well-known/databricks-config", well_known_config, methods=["GET"]),
+]

@@ -1,0 +1,179 @@
+"""Request bodies of the Databricks serving-endpoints API, parsed and checked with pydantic.
+
+Unknown fields are ignored (the SDK sends fields a self-hosted server has no use for, such
+as ``config.name``); known fields are type-checked and turned into ``EndpointConfig``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from servegate.endpoint_config import (
+    WORKLOAD_CONCURRENCY,
+    WORKLOAD_TYPES,
+    EndpointConfig,
+    Route,
+    ServedEntitySpec,
+    build_endpoint_config,
+)
+from servegate.errors import BadRequest, InvalidParameterValue
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+def _version_string(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class _ServedInput(_Input):
+    name: str | None = None
+    workload_size: str = "Small"
+    workload_type: str = "CPU"
+    scale_to_zero_enabled: bool = False
+    environment_vars: dict[str, str] | None = None
+    min_provisioned_concurrency: int | None = Field(default=None, ge=0)
+    max_provisioned_concurrency: int | None = Field(default=None, ge=1)
+
+    @field_validator("workload_size")
+    @classmethod
+    def _known_size(cls, value: str) -> str:
+        if value not in WORKLOAD_CONCURRENCY:
+            raise ValueError(f"must be one of {', '.join(WORKLOAD_CONCURRENCY)}, not {value!r}")
+        return value
+
+    @field_validator("workload_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in WORKLOAD_TYPES:
+            raise ValueError(f"must be one of {', '.join(WORKLOAD_TYPES)}, not {value!r}")
+        return value
+
+    def _spec(self, model_name: str, model_version: str, legacy_form: bool) -> ServedEntitySpec:
+        return ServedEntitySpec(
+            name=self.name or f"{model_name.replace('.', '-')}-{model_version}",
+            entity_name=model_name,
+            entity_version=model_version,
+            workload_size=self.workload_size,
+            workload_type=self.workload_type,
+            scale_to_zero_enabled=self.scale_to_zero_enabled,
+            environment_vars=dict(self.environment_vars or {}),
+            min_provisioned_concurrency=self.min_provisioned_concurrency,
+            max_provisioned_concurrency=self.max_provisioned_concurrency,
+            legacy_form=legacy_form,
+        )
+
+
+class ServedEntityInput(_ServedInput):
+    entity_name: str | None = None
+    entity_version: str | None = None
+    external_model: dict[str, Any] | None = None
+
+    _as_string = field_validator("entity_version", mode="before")(_version_string)
+
+    def to_spec(self, index: int) -> ServedEntitySpec:
+        if self.external_model is not None:
+            raise InvalidParameterValue(
+                f"served_entities[{index}].external_model: external models are not supported; "
+                "serve a registered MLflow model with entity_name and entity_version."
+            )
+        if not self.entity_name or not self.entity_version:
+            raise InvalidParameterValue(
+                f"served_entities[{index}] needs both entity_name and entity_version."
+            )
+        return self._spec(self.entity_name, self.entity_version, legacy_form=False)
+
+
+class ServedModelInput(_ServedInput):
+    model_name: str
+    model_version: str
+
+    _as_string = field_validator("model_version", mode="before")(_version_string)
+
+    def to_spec(self, index: int) -> ServedEntitySpec:
+        return self._spec(self.model_name, self.model_version, legacy_form=True)
+
+
+class RouteInput(_Input):
+    served_entity_name: str | None = None
+    served_model_name: str | None = None
+    traffic_percentage: int
+
+    def to_route(self) -> Route:
+        name = self.served_entity_name or self.served_model_name
+        if not name:
+            raise InvalidParameterValue(
+                "Each traffic_config route needs served_entity_name (or served_model_name)."
+            )
+        return Route(name, self.traffic_percentage)
+
+
+class TrafficConfigInput(_Input):
+    routes: list[RouteInput] = []
+
+
+class EndpointConfigInput(_Input):
+    served_entities: list[ServedEntityInput] | None = None
+    served_models: list[ServedModelInput] | None = None
+    traffic_config: TrafficConfigInput | None = None
+    auto_capture_config: dict[str, Any] | None = None
+
+    def to_config(self) -> EndpointConfig:
+        entities = [e.to_spec(i) for i, e in enumerate(self.served_entities or [])]
+        entities += [m.to_spec(i) for i, m in enumerate(self.served_models or [])]
+        routes = self.traffic_config.routes if self.traffic_config else []
+        return build_endpoint_config(
+            entities, [route.to_route() for route in routes] or None, self.auto_capture_config
+        )
+
+
+class TagInput(_Input):
+    key: str = Field(min_length=1, max_length=255)
+    value: str | None = None
+
+
+class CreateEndpointInput(_Input):
+    name: str
+    config: EndpointConfigInput | None = None
+    description: str | None = Field(default=None, max_length=1000)
+    tags: list[TagInput] = []
+    route_optimized: bool = False
+
+    def to_config(self) -> EndpointConfig:
+        if self.config is None:
+            raise InvalidParameterValue(
+                "config is required: give served_entities (and traffic_config for several)."
+            )
+        if self.route_optimized:
+            raise InvalidParameterValue(
+                "route_optimized endpoints are not supported; leave route_optimized false."
+            )
+        return self.config.to_config()
+
+
+class PatchTagsInput(_Input):
+    add_tags: list[TagInput] = []
+    delete_tags: list[str] = []
+
+
+Parsed = TypeVar("Parsed", bound=BaseModel)
+
+
+def parse_body(body: bytes, model: type[Parsed]) -> Parsed:
+    """Decode a JSON request body into ``model``, with 400s that name the offending field."""
+    try:
+        data = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(f"Request body is not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise BadRequest("Request body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise InvalidParameterValue(f"Invalid value for {where}: {first['msg']}.") from error

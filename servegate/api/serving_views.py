@@ -1,0 +1,134 @@
+"""Stored endpoints rendered as the Databricks ``ServingEndpoint(Detailed)`` JSON objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from servegate.states import ConfigUpdate, Deployment, Ready
+from servegate.store.models import ConfigRow, EndpointRow, ServedEntityRow, TagRow
+
+TASK = "model-serving-task"
+
+
+def _config(endpoint: EndpointRow, version: int | None) -> ConfigRow | None:
+    if version is None:
+        return None
+    return next((c for c in endpoint.configs if c.version == version), None)
+
+
+def ready_state(endpoint: EndpointRow) -> Ready:
+    """READY only when every served entity of the active config is ready."""
+    active = _config(endpoint, endpoint.active_version)
+    if active and all(e.deployment_state == Deployment.READY.value for e in active.entities):
+        return Ready.READY
+    return Ready.NOT_READY
+
+
+def _entity(row: ServedEntityRow) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": row.name,
+        "entity_name": row.entity_name,
+        "entity_version": row.entity_version,
+        "workload_size": row.spec.get("workload_size"),
+        "workload_type": row.spec.get("workload_type"),
+        "scale_to_zero_enabled": row.spec.get("scale_to_zero_enabled", False),
+        "state": {
+            "deployment": row.deployment_state,
+            "deployment_state_message": row.state_message,
+        },
+        "creator": row.creator,
+        "creation_timestamp": row.created_at,
+    }
+    if row.spec.get("environment_vars"):
+        body["environment_vars"] = row.spec["environment_vars"]
+    for bound in ("min_provisioned_concurrency", "max_provisioned_concurrency"):
+        if row.spec.get(bound) is not None:
+            body[bound] = row.spec[bound]
+    return body
+
+
+def _as_served_model(entity: dict[str, Any]) -> dict[str, Any]:
+    model = {k: v for k, v in entity.items() if k not in ("entity_name", "entity_version")}
+    model["model_name"] = entity["entity_name"]
+    model["model_version"] = entity["entity_version"]
+    return model
+
+
+def config_body(config: ConfigRow, *, pending: bool = False) -> dict[str, Any]:
+    entities = [_entity(row) for row in config.entities]
+    body: dict[str, Any] = {
+        "config_version": config.version,
+        "served_entities": entities,
+        "served_models": [_as_served_model(entity) for entity in entities],
+        "traffic_config": {
+            "routes": [
+                {
+                    "served_entity_name": route["served_entity_name"],
+                    "served_model_name": route["served_entity_name"],
+                    "traffic_percentage": route["traffic_percentage"],
+                }
+                for route in config.routes
+            ]
+        },
+    }
+    if config.auto_capture:
+        body["auto_capture_config"] = config.auto_capture
+    if pending:
+        body["start_time"] = config.start_time
+    return body
+
+
+def tags_body(tags: list[TagRow]) -> list[dict[str, Any]]:
+    return [{"key": t.key, **({"value": t.value} if t.value is not None else {})} for t in tags]
+
+
+def _common(endpoint: EndpointRow) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": endpoint.name,
+        "id": endpoint.id,
+        "creator": endpoint.creator,
+        "creation_timestamp": endpoint.created_at,
+        "last_updated_timestamp": endpoint.updated_at,
+        "state": {"ready": ready_state(endpoint).value, "config_update": endpoint.config_update},
+        "tags": tags_body(endpoint.tags),
+        "task": TASK,
+        "route_optimized": False,
+    }
+    if endpoint.description:
+        body["description"] = endpoint.description
+    return body
+
+
+def endpoint_detailed(endpoint: EndpointRow, permission_level: str) -> dict[str, Any]:
+    body = _common(endpoint)
+    active = _config(endpoint, endpoint.active_version)
+    if active is not None:
+        body["config"] = config_body(active)
+    pending_shown = endpoint.config_update in (
+        ConfigUpdate.IN_PROGRESS.value,
+        ConfigUpdate.UPDATE_FAILED.value,
+    )
+    pending = _config(endpoint, endpoint.pending_version) if pending_shown else None
+    if pending is not None:
+        body["pending_config"] = config_body(pending, pending=True)
+    body["permission_level"] = permission_level
+    return body
+
+
+def endpoint_summary(endpoint: EndpointRow) -> dict[str, Any]:
+    body = _common(endpoint)
+    shown = _config(endpoint, endpoint.active_version) or _config(
+        endpoint, endpoint.pending_version
+    )
+    if shown is not None:
+        body["config"] = {
+            "served_entities": [
+                {"name": e.name, "entity_name": e.entity_name, "entity_version": e.entity_version}
+                for e in shown.entities
+            ],
+            "served_models": [
+                {"name": e.name, "model_name": e.entity_name, "model_version": e.entity_version}
+                for e in shown.entities
+            ],
+        }
+    return body

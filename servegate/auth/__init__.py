@@ -1,0 +1,1 @@
+"""Who is calling: bearer tokens, kept only as hashes."""

@@ -1,0 +1,32 @@
+"""The admin token: created on first start, printed once, kept in ``$SERVEGATE_HOME``."""
+
+from __future__ import annotations
+
+import os
+
+from servegate.auth.tokens import TokenStore, new_token
+from servegate.settings import Settings
+
+ADMIN_PRINCIPAL = "admin"
+
+
+def read_admin_token(settings: Settings) -> str | None:
+    if settings.admin_token:
+        return settings.admin_token
+    try:
+        return settings.admin_token_path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def ensure_admin_token(settings: Settings, tokens: TokenStore) -> tuple[str, bool]:
+    """The admin token, and whether it was created just now (then the caller prints it)."""
+    token = read_admin_token(settings)
+    created = token is None
+    if token is None:
+        token = new_token()
+        fd = os.open(settings.admin_token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(token + "\n")
+    tokens.put("admin", token, ADMIN_PRINCIPAL, comment="admin token")
+    return token, created

@@ -1,0 +1,72 @@
+"""Every route but health checks needs ``Authorization: Bearer <token>``.
+
+Basic auth with the token as password (``-u token:<PAT>``, as legacy clients do) is accepted
+too. The principal is put in the ASGI scope for the routes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from servegate.auth.tokens import Authenticator
+from servegate.errors import error_body
+
+PUBLIC_PATHS = frozenset({"/health", "/ping", "/.well-known/databricks-config"})
+
+
+def presented_token(authorization: str) -> str | None:
+    scheme, _, credentials = authorization.partition(" ")
+    scheme = scheme.lower()
+    credentials = credentials.strip()
+    if scheme == "bearer" and credentials:
+        return credentials
+    if scheme == "basic" and credentials:
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return None
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+        self.app = app
+        self.authenticator = authenticator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        authorization = ""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        token = presented_token(authorization)
+        principal = self.authenticator.principal_for(token) if token else None
+        if principal is None:
+            await _reject(send, "Credential was not sent or was of an unsupported type."
+                          if token is None else "Invalid access token.")
+            return
+        scope["servegate.principal"] = principal
+        await self.app(scope, receive, send)
+
+
+async def _reject(send: Send, message: str) -> None:
+    body = error_body("UNAUTHENTICATED", message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", b'Bearer realm="servegate"'),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

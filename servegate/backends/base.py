@@ -1,0 +1,70 @@
+"""The interface between the reconciler and whatever runs replicas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+import httpx
+
+
+@dataclass(frozen=True)
+class ReplicaKey:
+    """Identifies the replica a served entity needs: a change to any part needs a new one."""
+
+    endpoint_id: str
+    served_name: str
+    spec_hash: str
+
+
+@dataclass(frozen=True)
+class ReplicaSpec:
+    key: ReplicaKey
+    endpoint_name: str
+    model_uri: str
+    concurrency: int
+    environment_vars: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def served_name(self) -> str:
+        return self.key.served_name
+
+
+class ReplicaStatus(str, Enum):
+    STARTING = "STARTING"
+    READY = "READY"
+    FAILED = "FAILED"  # exited before it ever became ready
+    EXITED = "EXITED"  # exited after serving
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+
+
+@dataclass(eq=False)
+class ReplicaHandle:
+    """One running (or starting, or dead) replica, as the reconciler and data plane see it.
+
+    ``inflight`` is kept by the data plane so a retired replica is stopped only once the
+    requests it is answering are done.
+    """
+
+    spec: ReplicaSpec
+    address: str
+    client: httpx.AsyncClient
+    restarts: int = 0
+    status: ReplicaStatus = ReplicaStatus.STARTING
+    message: str = ""
+    inflight: int = 0
+    pid: int | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.status is ReplicaStatus.READY
+
+
+class Backend(Protocol):
+    async def start(self, spec: ReplicaSpec, restarts: int = 0) -> ReplicaHandle:
+        """Launch a replica and return at once; its status moves to READY or FAILED."""
+
+    async def stop(self, handle: ReplicaHandle) -> None:
+        """Stop gracefully (in-flight requests finish), then forcefully after a grace period."""

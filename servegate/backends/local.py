@@ -1,0 +1,157 @@
+"""The embedded default backend: each replica a child process listening on a Unix socket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from servegate.backends.base import ReplicaHandle, ReplicaSpec, ReplicaStatus
+from servegate.observability.logs import LogPaths
+
+logger = logging.getLogger(__name__)
+
+# sockaddr_un holds 108 bytes; leave room for the file name.
+_MAX_SOCKET_DIR = 80
+_STOP_GRACE_S = 30.0
+_PROBE_INTERVAL_S = 0.1
+
+
+def socket_directory(run_dir: Path) -> Path:
+    """``run_dir`` when its path is short enough for Unix sockets, else one under /tmp."""
+    if len(str(run_dir)) <= _MAX_SOCKET_DIR:
+        return run_dir
+    digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:12]
+    fallback = Path(tempfile.gettempdir()) / f"servegate-{os.getuid()}-{digest}"
+    fallback.mkdir(mode=0o700, exist_ok=True)
+    return fallback
+
+
+def _timestamp() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except FileNotFoundError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+class LocalBackend:
+    def __init__(
+        self,
+        run_dir: Path,
+        log_paths: LogPaths,
+        replica_env: dict[str, str],
+        start_timeout_s: float,
+        max_request_bytes: int,
+    ) -> None:
+        self.socket_dir = socket_directory(run_dir)
+        self.log_paths = log_paths
+        self.replica_env = replica_env
+        self.start_timeout_s = start_timeout_s
+        self.max_request_bytes = max_request_bytes
+        self._serial = itertools.count()
+        self._processes: dict[ReplicaHandle, asyncio.subprocess.Process] = {}
+
+    async def start(self, spec: ReplicaSpec, restarts: int = 0) -> ReplicaHandle:
+        socket = self.socket_dir / f"r{os.getpid()}-{next(self._serial)}.sock"
+        log_path = self.log_paths.log(spec.endpoint_name, spec.served_name)
+        build_log = self.log_paths.build_log(spec.endpoint_name, spec.served_name)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with build_log.open("a") as handle:
+            handle.write(f"{_timestamp()} starting replica for {spec.model_uri}\n")
+        command = [
+            sys.executable, "-m", "servegate", "replica", spec.model_uri,
+            "--uds", str(socket),
+            "--build-log", str(build_log),
+            "--parent-pid", str(os.getpid()),
+            "--concurrency", str(spec.concurrency),
+            "--max-request-bytes", str(self.max_request_bytes),
+        ]
+        env = {**os.environ, **self.replica_env, **spec.environment_vars}
+        with log_path.open("ab") as log:
+            process = await asyncio.create_subprocess_exec(
+                *command, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL,
+                env=env, start_new_session=True,
+            )
+        client = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(socket)),
+            base_url="http://replica",
+            timeout=httpx.Timeout(None, connect=5.0),
+        )
+        replica = ReplicaHandle(
+            spec=spec, address=f"unix:{socket}", client=client, restarts=restarts,
+            pid=process.pid,
+        )
+        self._processes[replica] = process
+        asyncio.get_running_loop().create_task(self._watch(replica, process, socket, build_log))
+        return replica
+
+    async def _watch(
+        self,
+        replica: ReplicaHandle,
+        process: asyncio.subprocess.Process,
+        socket: Path,
+        build_log: Path,
+    ) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        while replica.status is ReplicaStatus.STARTING and process.returncode is None:
+            with contextlib.suppress(httpx.TransportError):
+                response = await replica.client.get("/ping", timeout=2.0)
+                if response.status_code == 200:
+                    replica.status = ReplicaStatus.READY
+                    break
+            if time.monotonic() > deadline:
+                replica.message = (
+                    f"The replica did not become ready within {self.start_timeout_s:.0f}s."
+                )
+                process.kill()
+                break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(process.wait(), _PROBE_INTERVAL_S)
+        code = await process.wait()
+        self._processes.pop(replica, None)
+        socket.unlink(missing_ok=True)
+        if replica.status is ReplicaStatus.STOPPING:
+            replica.status = ReplicaStatus.STOPPED
+            return
+        reason = _exit_reason(code)
+        if replica.status is ReplicaStatus.READY:
+            replica.status = ReplicaStatus.EXITED
+            replica.message = f"The replica {reason}."
+        else:
+            replica.status = ReplicaStatus.FAILED
+            detail = replica.message or last_line(build_log)
+            replica.message = f"The replica {reason} before it was ready: {detail}"
+        logger.warning("replica %s of %s %s", replica.spec.served_name,
+                       replica.spec.endpoint_name, reason)
+
+    async def stop(self, replica: ReplicaHandle) -> None:
+        process = self._processes.get(replica)
+        if process is not None and process.returncode is None:
+            replica.status = ReplicaStatus.STOPPING
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), _STOP_GRACE_S)
+            except asyncio.TimeoutError:
+                process.kill()
+                await process.wait()
+        await replica.client.aclose()
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        return f"was killed by signal {-code}"
+    return f"exited with code {code}"

@@ -1,0 +1,64 @@
+"""``servegate serve``: the platform on one host."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from servegate.cli.app import app
+from servegate.settings import Settings
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings from ``SERVEGATE_*`` variables, with the flags the user gave on top."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8080].")] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(help="Where everything is kept [default: $SERVEGATE_HOME or ~/.servegate]."),
+    ] = None,
+    registry_uri: Annotated[
+        str | None, typer.Option(help="Use this external MLflow server instead of the embedded registry.")
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL of the store [default: SQLite in home].")
+    ] = None,
+) -> None:
+    """Start the gateway: serving API, data plane, embedded MLflow registry and replicas."""
+    settings = make_settings(host=host, port=port, home=home, registry_uri=registry_uri,
+                             store_url=store)
+    run_gateway(settings)
+
+
+def run_gateway(settings: Settings) -> None:
+    from servegate.gateway.app import build_gateway
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    gateway = build_gateway(settings)
+    url = f"http://{settings.host}:{settings.port}"
+    if gateway.admin_token_created:
+        typer.echo(f"Created the admin token (shown once; kept in {settings.admin_token_path}):")
+        typer.echo(f"  {gateway.admin_token}")
+    else:
+        typer.echo(f"Admin token: see {settings.admin_token_path} or $SERVEGATE_ADMIN_TOKEN.")
+    registry = settings.registry_uri or f"{url} (embedded; MLFLOW_TRACKING_URI={url})"
+    typer.echo(f"servegate serving on {url}; home {settings.home}; registry {registry}")
+    uvicorn.run(
+        gateway.app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+    )

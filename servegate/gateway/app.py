@@ -1,0 +1,149 @@
+"""Assembles the gateway: control plane, data plane, embedded registry, auth, reconciler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Match, Mount, Route
+
+from servegate.api import serving_endpoints
+from servegate.auth.admin import ensure_admin_token
+from servegate.auth.middleware import AuthMiddleware
+from servegate.auth.tokens import Authenticator, TokenStore, new_token
+from servegate.backends.local import LocalBackend
+from servegate.errors import ServegateError, error_response
+from servegate.gateway import dataplane
+from servegate.gateway.context import GatewayContext
+from servegate.gateway.routing import RoutingTable
+from servegate.observability.logs import LogPaths
+from servegate.reconciler.loop import Reconciler
+from servegate.registry.versions import RegistryClient
+from servegate.settings import Settings
+from servegate.store.database import Database
+from servegate.store.endpoints import EndpointStore
+
+logger = logging.getLogger(__name__)
+
+SYSTEM_PRINCIPAL = "system"
+_API_PREFIXES = ("/api/2.0/serving-endpoints", "/serving-endpoints")
+
+
+@dataclass
+class Gateway:
+    app: Starlette
+    context: GatewayContext
+    admin_token: str
+    admin_token_created: bool
+
+
+def loopback_host(host: str) -> str:
+    """The address replicas use to reach this gateway."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+async def health(request: Request) -> Response:
+    return PlainTextResponse("OK\n")
+
+
+async def unknown_route(request: Request) -> Response:
+    """JSON 404/405 for paths under servegate's own prefixes."""
+    scope = dict(request.scope)
+    for route in request.app.router.routes:
+        if route.endpoint is not unknown_route and route.matches(scope)[0] is Match.PARTIAL:
+            raise HTTPException(405)
+    raise HTTPException(404)
+
+
+async def _servegate_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ServegateError)
+    return error_response(error)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    code = "ENDPOINT_NOT_FOUND" if error.status_code == 404 else "BAD_REQUEST"
+    failure = ServegateError(f"No route for {request.method} {request.url.path}.")
+    failure.status_code, failure.error_code = error.status_code, code
+    return error_response(failure)
+
+
+def build_gateway(settings: Settings) -> Gateway:
+    settings.ensure_home()
+    database = Database(settings.resolved_store_url)
+    database.migrate()
+    tokens = TokenStore(database)
+    admin_token, created = ensure_admin_token(settings, tokens)
+    authenticator = Authenticator(tokens)
+    authenticator.refresh()
+    system_token = new_token()
+    authenticator.add_process_token(system_token, SYSTEM_PRINCIPAL)
+
+    registry_routes: list[BaseRoute] = []
+    if settings.embedded_registry:
+        from servegate.registry.embedded import create_embedded_mlflow_app, tracking_store_uri
+
+        registry_routes.append(Mount("/", create_embedded_mlflow_app(settings.mlflow_dir)))
+        registry = RegistryClient(tracking_store_uri(settings.mlflow_dir))
+        replica_env = {
+            "MLFLOW_TRACKING_URI": f"http://{loopback_host(settings.host)}:{settings.port}",
+            "MLFLOW_TRACKING_TOKEN": system_token,
+        }
+    else:
+        assert settings.registry_uri is not None
+        registry = RegistryClient(settings.registry_uri)
+        replica_env = {"MLFLOW_TRACKING_URI": settings.registry_uri}
+
+    log_paths = LogPaths(settings.logs_dir)
+    routing = RoutingTable()
+    endpoints = EndpointStore(database)
+    backend = LocalBackend(
+        settings.run_dir, log_paths, replica_env, settings.replica_start_timeout_s,
+        settings.max_request_bytes,
+    )
+    reconciler = Reconciler(endpoints, backend, routing, settings.reconcile_interval_s,
+                            settings.replica_request_timeout_s)
+    context = GatewayContext(settings, database, endpoints, registry, routing, reconciler,
+                             log_paths)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        loop_task = asyncio.create_task(reconciler.run())
+        try:
+            yield
+        finally:
+            loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop_task
+            await reconciler.shutdown()
+            database.dispose()
+
+    routes: list[BaseRoute] = [
+        Route("/health", health, methods=["GET"]),
+        Route("/ping", health, methods=["GET"]),
+        *serving_endpoints.routes,
+        *dataplane.routes,
+        *(Route(prefix + "{rest:path}", unknown_route,
+                methods=["GET", "POST", "PUT", "PATCH", "DELETE"]) for prefix in _API_PREFIXES),
+        *registry_routes,
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(AuthMiddleware, authenticator=authenticator)],
+        exception_handlers={ServegateError: _servegate_error, HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    return Gateway(app, context, admin_token, created)

@@ -1,0 +1,34 @@
+"""What the gateway's routes share: the store, the registry, the reconciler and routing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.requests import HTTPConnection
+
+from servegate.observability.logs import LogPaths
+from servegate.registry.versions import RegistryClient
+from servegate.settings import Settings
+from servegate.store.database import Database
+from servegate.store.endpoints import EndpointStore
+
+if TYPE_CHECKING:
+    from servegate.gateway.routing import RoutingTable
+    from servegate.reconciler.loop import Reconciler
+
+
+@dataclass
+class GatewayContext:
+    settings: Settings
+    database: Database
+    endpoints: EndpointStore
+    registry: RegistryClient
+    routing: RoutingTable
+    reconciler: Reconciler
+    log_paths: LogPaths
+
+
+def principal_of(connection: HTTPConnection) -> str:
+    """The authenticated principal, set by the auth middleware."""
+    return connection.scope["servegate.principal"]

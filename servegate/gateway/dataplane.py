@@ -1,0 +1,147 @@
+"""The data plane front: pick a served model by traffic, forward the bytes to a replica.
+
+The body is not parsed here; the replica decodes and validates it. A request that could not
+reach a replica (its socket gone) is tried on another; one that a replica dropped mid-way
+becomes a 503 with ``Retry-After`` so clients retry.
+"""
+
+from __future__ import annotations
+
+import random
+
+import httpx
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from servegate.backends.base import ReplicaHandle
+from servegate.errors import (
+    DeadlineExceeded,
+    PayloadTooLarge,
+    ResourceDoesNotExist,
+    TemporarilyUnavailable,
+)
+from servegate.gateway.context import GatewayContext
+from servegate.gateway.routing import EndpointRoutes
+from servegate.gateway.traffic import choose_served
+
+SERVED_MODEL_HEADER = "served-model-name"
+_FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "x-request-id")
+_RETRY_AFTER_S = 1
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"Request body of {int(declared)} bytes exceeds the limit of {limit} bytes."
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _routes_of(context: GatewayContext, name: str) -> EndpointRoutes:
+    routes = context.routing.get(name)
+    if routes is None:
+        await run_in_threadpool(context.endpoints.get, name)  # 404 if it does not exist
+    if routes is None or routes.config_version is None:
+        raise TemporarilyUnavailable(
+            f"Endpoint '{name}' is not ready yet; its served models are starting.",
+            retry_after=_RETRY_AFTER_S,
+        )
+    return routes
+
+
+def _pick_served(routes: EndpointRoutes, served: str | None) -> str:
+    if served is not None:
+        if served not in routes.replicas:
+            raise ResourceDoesNotExist(
+                f"Served model '{served}' does not exist in endpoint '{routes.name}'."
+            )
+        return served
+    chosen = choose_served(routes.routes, routes.available(), random.random())
+    if chosen is None:
+        raise TemporarilyUnavailable(
+            f"Endpoint '{routes.name}' has no served model ready to answer; retry shortly.",
+            retry_after=_RETRY_AFTER_S,
+        )
+    return chosen
+
+
+async def _forward(
+    replicas: list[ReplicaHandle], body: bytes, headers: dict[str, str], timeout: float
+) -> httpx.Response:
+    for replica in sorted(replicas, key=lambda r: r.inflight):
+        replica.inflight += 1
+        try:
+            return await replica.client.post(
+                "/invocations", content=body, headers=headers, timeout=timeout
+            )
+        except httpx.ConnectError:
+            continue  # never reached the replica: safe to try the next one
+        except httpx.TimeoutException as error:
+            raise DeadlineExceeded(
+                f"The model did not answer within {timeout:.0f}s."
+            ) from error
+        except httpx.TransportError as error:
+            raise TemporarilyUnavailable(
+                "The replica answering this request stopped before it replied; retry.",
+                retry_after=_RETRY_AFTER_S,
+            ) from error
+        finally:
+            replica.inflight -= 1
+    raise TemporarilyUnavailable(
+        "No replica of this served model is reachable right now; retry shortly.",
+        retry_after=_RETRY_AFTER_S,
+    )
+
+
+async def _invoke(request: Request, served: str | None) -> Response:
+    context: GatewayContext = request.app.state.context
+    routes = await _routes_of(context, request.path_params["name"])
+    served = _pick_served(routes, served)
+    replicas = routes.ready_replicas(served)
+    if not replicas:
+        raise TemporarilyUnavailable(
+            f"Served model '{served}' is not ready; retry shortly.", retry_after=_RETRY_AFTER_S
+        )
+    body = await read_limited_body(request, context.settings.max_request_bytes)
+    headers = {
+        name: value
+        for name in _FORWARDED_REQUEST_HEADERS
+        if (value := request.headers.get(name)) is not None
+    }
+    answer = await _forward(replicas, body, headers, context.settings.replica_request_timeout_s)
+    return Response(
+        answer.content,
+        status_code=answer.status_code,
+        headers={
+            "content-type": answer.headers.get("content-type", "application/json"),
+            SERVED_MODEL_HEADER: served,
+        },
+    )
+
+
+async def invoke_endpoint(request: Request) -> Response:
+    return await _invoke(request, None)
+
+
+async def invoke_served_model(request: Request) -> Response:
+    return await _invoke(request, request.path_params["served"])
+
+
+routes = [
+    Route("/serving-endpoints/{name}/invocations", invoke_endpoint, methods=["POST"]),
+    Route(
+        "/serving-endpoints/{name}/served-models/{served}/invocations",
+        invoke_served_model,
+        methods=["POST"],
+    ),
+]

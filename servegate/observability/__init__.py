@@ -1,0 +1,1 @@
+"""Logs, and later metrics and events, of endpoints and their replicas."""

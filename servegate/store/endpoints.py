@@ -1,0 +1,253 @@
+"""Reading and changing endpoints in the store, each call one transaction.
+
+Writers that must not interleave (starting an update, promoting a config) are single
+conditional statements, so they hold on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from servegate.endpoint_config import EndpointConfig, Route, ServedEntitySpec
+from servegate.errors import ResourceAlreadyExists, ResourceConflict, ResourceDoesNotExist
+from servegate.states import ConfigStatus, ConfigUpdate, Deployment
+from servegate.store.database import Database
+from servegate.store.models import ConfigRow, EndpointRow, ServedEntityRow, TagRow
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+_ENDPOINT_LOAD = (
+    selectinload(EndpointRow.configs).selectinload(ConfigRow.entities),
+    selectinload(EndpointRow.tags),
+)
+
+
+def entity_spec(row: ServedEntityRow) -> ServedEntitySpec:
+    return ServedEntitySpec(
+        name=row.name,
+        entity_name=row.entity_name,
+        entity_version=row.entity_version,
+        legacy_form=row.legacy_form,
+        **row.spec,
+    )
+
+
+def config_of(row: ConfigRow) -> EndpointConfig:
+    return EndpointConfig(
+        served_entities=tuple(entity_spec(entity) for entity in row.entities),
+        routes=tuple(Route(**route) for route in row.routes),
+        auto_capture=row.auto_capture,
+    )
+
+
+class EndpointStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, name: str) -> EndpointRow:
+        with self.database.session() as session:
+            return self._get(session, name)
+
+    def list(self) -> list[EndpointRow]:
+        with self.database.session() as session:
+            query = select(EndpointRow).options(*_ENDPOINT_LOAD).order_by(EndpointRow.name)
+            return list(session.scalars(query))
+
+    @staticmethod
+    def _get(session: Session, name: str) -> EndpointRow:
+        query = select(EndpointRow).where(EndpointRow.name == name).options(*_ENDPOINT_LOAD)
+        row = session.scalars(query).one_or_none()
+        if row is None:
+            raise ResourceDoesNotExist(f"Endpoint with name '{name}' does not exist.")
+        return row
+
+    # -- control plane writes ------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        creator: str,
+        config: EndpointConfig,
+        description: str | None = None,
+        tags: dict[str, str | None] | None = None,
+    ) -> EndpointRow:
+        stamp = now_ms()
+        try:
+            with self.database.session() as session:
+                if session.scalar(select(EndpointRow.id).where(EndpointRow.name == name)):
+                    raise ResourceAlreadyExists(f"Endpoint with name '{name}' already exists.")
+                endpoint = EndpointRow(
+                    id=uuid.uuid4().hex,
+                    name=name,
+                    creator=creator,
+                    description=description,
+                    created_at=stamp,
+                    updated_at=stamp,
+                    config_update=ConfigUpdate.IN_PROGRESS.value,
+                    active_version=None,
+                    pending_version=1,
+                    last_version=1,
+                )
+                session.add(endpoint)
+                session.flush()
+                session.add(_config_row(endpoint.id, 1, config, creator, stamp))
+                for key, value in (tags or {}).items():
+                    session.add(TagRow(endpoint_id=endpoint.id, key=key, value=value))
+        except IntegrityError as error:
+            raise ResourceAlreadyExists(f"Endpoint with name '{name}' already exists.") from error
+        return self.get(name)
+
+    def update_config(self, name: str, creator: str, config: EndpointConfig) -> EndpointRow:
+        """Store ``config`` as the pending config; 409 while another update is in progress."""
+        stamp = now_ms()
+        with self.database.session() as session:
+            endpoint = self._get(session, name)
+            version = endpoint.last_version + 1
+            claimed = session.execute(
+                update(EndpointRow)
+                .where(
+                    EndpointRow.id == endpoint.id,
+                    EndpointRow.config_update != ConfigUpdate.IN_PROGRESS.value,
+                    EndpointRow.last_version == endpoint.last_version,
+                )
+                .values(
+                    config_update=ConfigUpdate.IN_PROGRESS.value,
+                    pending_version=version,
+                    last_version=version,
+                    updated_at=stamp,
+                )
+            )
+            if claimed.rowcount != 1:
+                raise ResourceConflict(
+                    f"Endpoint '{name}' is already being updated; wait until its config update "
+                    "finishes (state.config_update is not IN_PROGRESS) and try again."
+                )
+            session.execute(
+                update(ConfigRow)
+                .where(ConfigRow.endpoint_id == endpoint.id, ConfigRow.status == "PENDING")
+                .values(status=ConfigStatus.FAILED.value)
+            )
+            session.add(_config_row(endpoint.id, version, config, creator, stamp))
+        return self.get(name)
+
+    def delete(self, name: str) -> EndpointRow:
+        with self.database.session() as session:
+            endpoint = self._get(session, name)
+            session.delete(endpoint)
+            return endpoint
+
+    def patch_tags(
+        self, name: str, add: dict[str, str | None], remove: list[str]
+    ) -> list[TagRow]:
+        with self.database.session() as session:
+            endpoint = self._get(session, name)
+            session.execute(
+                delete(TagRow).where(
+                    TagRow.endpoint_id == endpoint.id, TagRow.key.in_(list(remove) + list(add))
+                )
+            )
+            for key, value in add.items():
+                session.add(TagRow(endpoint_id=endpoint.id, key=key, value=value))
+            session.execute(
+                update(EndpointRow).where(EndpointRow.id == endpoint.id).values(updated_at=now_ms())
+            )
+        return self.get(name).tags
+
+    # -- reconciler writes ---------------------------------------------------------------
+
+    def set_entity_state(self, entity_id: int, state: Deployment, message: str) -> None:
+        with self.database.session() as session:
+            session.execute(
+                update(ServedEntityRow)
+                .where(ServedEntityRow.id == entity_id)
+                .values(deployment_state=state.value, state_message=message)
+            )
+
+    def promote(self, endpoint_id: str, version: int) -> bool:
+        """Make pending config ``version`` the active one, atomically. False if superseded."""
+        with self.database.session() as session:
+            promoted = session.execute(
+                update(EndpointRow)
+                .where(EndpointRow.id == endpoint_id, EndpointRow.pending_version == version)
+                .values(
+                    active_version=version,
+                    pending_version=None,
+                    config_update=ConfigUpdate.NOT_UPDATING.value,
+                    updated_at=now_ms(),
+                )
+            )
+            if promoted.rowcount != 1:
+                return False
+            session.execute(
+                update(ConfigRow)
+                .where(ConfigRow.endpoint_id == endpoint_id, ConfigRow.version != version,
+                       ConfigRow.status == ConfigStatus.ACTIVE.value)
+                .values(status=ConfigStatus.RETIRED.value)
+            )
+            session.execute(
+                update(ConfigRow)
+                .where(ConfigRow.endpoint_id == endpoint_id, ConfigRow.version == version)
+                .values(status=ConfigStatus.ACTIVE.value)
+            )
+            return True
+
+    def fail_pending(self, endpoint_id: str, version: int) -> bool:
+        """Mark pending config ``version`` failed; the active config keeps serving."""
+        with self.database.session() as session:
+            failed = session.execute(
+                update(EndpointRow)
+                .where(EndpointRow.id == endpoint_id, EndpointRow.pending_version == version,
+                       EndpointRow.config_update == ConfigUpdate.IN_PROGRESS.value)
+                .values(config_update=ConfigUpdate.UPDATE_FAILED.value, updated_at=now_ms())
+            )
+            if failed.rowcount != 1:
+                return False
+            session.execute(
+                update(ConfigRow)
+                .where(ConfigRow.endpoint_id == endpoint_id, ConfigRow.version == version)
+                .values(status=ConfigStatus.FAILED.value)
+            )
+            return True
+
+
+def _config_row(
+    endpoint_id: str, version: int, config: EndpointConfig, creator: str, stamp: int
+) -> ConfigRow:
+    row = ConfigRow(
+        endpoint_id=endpoint_id,
+        version=version,
+        status=ConfigStatus.PENDING.value,
+        routes=[asdict(route) for route in config.routes],
+        auto_capture=config.auto_capture,
+        start_time=stamp,
+    )
+    for position, entity in enumerate(config.served_entities):
+        spec = entity.runtime_fields()
+        spec.pop("entity_name")
+        spec.pop("entity_version")
+        row.entities.append(
+            ServedEntityRow(
+                position=position,
+                name=entity.name,
+                entity_name=entity.entity_name,
+                entity_version=entity.entity_version,
+                spec=spec,
+                legacy_form=entity.legacy_form,
+                creator=creator,
+                created_at=stamp,
+                deployment_state=Deployment.CREATING.value,
+                state_message="Waiting for the replica to start.",
+            )
+        )
+    return row

@@ -1,0 +1,116 @@
+"""The store's tables. Alembic migrations in ``migrations/versions`` create exactly these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EndpointRow(Base):
+    """A serving endpoint. ``active_version``/``pending_version`` point at its config rows."""
+
+    __tablename__ = "endpoints"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True, nullable=False)
+    creator: Mapped[str] = mapped_column(String(255), nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    updated_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    config_update: Mapped[str] = mapped_column(String(32), nullable=False)
+    active_version: Mapped[int | None] = mapped_column(Integer)
+    pending_version: Mapped[int | None] = mapped_column(Integer)
+    last_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+    configs: Mapped[list[ConfigRow]] = relationship(
+        back_populates="endpoint", cascade="all, delete-orphan", order_by="ConfigRow.version"
+    )
+    tags: Mapped[list[TagRow]] = relationship(
+        back_populates="endpoint", cascade="all, delete-orphan", order_by="TagRow.key"
+    )
+
+
+class ConfigRow(Base):
+    """One version of an endpoint's config: its served entities and traffic routes."""
+
+    __tablename__ = "endpoint_configs"
+    __table_args__ = (UniqueConstraint("endpoint_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    routes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    auto_capture: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    start_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    endpoint: Mapped[EndpointRow] = relationship(back_populates="configs")
+    entities: Mapped[list[ServedEntityRow]] = relationship(
+        back_populates="config", cascade="all, delete-orphan", order_by="ServedEntityRow.position"
+    )
+
+
+class ServedEntityRow(Base):
+    """A served model version inside one config version, with its deployment state."""
+
+    __tablename__ = "served_entities"
+    __table_args__ = (UniqueConstraint("config_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    config_id: Mapped[int] = mapped_column(
+        ForeignKey("endpoint_configs.id", ondelete="CASCADE"), nullable=False
+    )
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    entity_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    entity_version: Mapped[str] = mapped_column(String(64), nullable=False)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    legacy_form: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    creator: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    deployment_state: Mapped[str] = mapped_column(String(32), nullable=False)
+    state_message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+    config: Mapped[ConfigRow] = relationship(back_populates="entities")
+
+
+class TagRow(Base):
+    __tablename__ = "endpoint_tags"
+
+    endpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text)
+
+    endpoint: Mapped[EndpointRow] = relationship(back_populates="tags")
+
+
+class TokenRow(Base):
+    """An API token, kept only as its SHA-256 digest."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    principal: Mapped[str] = mapped_column(String(255), nullable=False)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    expires_at: Mapped[int | None] = mapped_column(BigInteger)

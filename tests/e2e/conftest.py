@@ -1,0 +1,68 @@
+"""Fixtures that start a real gateway and register real models into its embedded registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import mlflow
+import pandas as pd
+import pytest
+
+from tests import models
+from tests.e2e.gateway_process import GatewayProcess
+
+
+@dataclass(frozen=True)
+class Registered:
+    name: str
+    version: str
+    sample: pd.DataFrame
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    process = GatewayProcess(tmp_path_factory.mktemp("home")).start()
+    yield process
+    process.stop()
+
+
+def register_into(gateway: GatewayProcess, register) -> Registered:  # type: ignore[no-untyped-def]
+    """Run a ``tests.models`` helper against the gateway's embedded registry, over HTTP."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", gateway.url)
+        patch.setenv("MLFLOW_TRACKING_TOKEN", gateway.token)
+        previous = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(gateway.url)
+        try:
+            uri, sample = register()
+        finally:
+            mlflow.set_tracking_uri(previous)
+    _, _, rest = uri.partition("models:/")
+    name, _, version = rest.rpartition("/")
+    return Registered(name, version, sample)
+
+
+@pytest.fixture(scope="session")
+def sklearn_versions(gateway: GatewayProcess) -> list[Registered]:
+    """Two versions of the same sklearn model name, with different predictions."""
+    return [
+        register_into(gateway, lambda: models.register_sklearn("bc-logreg", c=1.0)),
+        register_into(gateway, lambda: models.register_sklearn("bc-logreg", c=0.01)),
+    ]
+
+
+@pytest.fixture(scope="session")
+def custom_model(gateway: GatewayProcess) -> Registered:
+    return register_into(gateway, lambda: models.register_custom_pyfunc("custom-scorer"))
+
+
+@pytest.fixture(scope="session")
+def xgboost_model(gateway: GatewayProcess) -> Registered:
+    return register_into(gateway, lambda: models.register_xgboost("bc-xgb"))
+
+

@@ -1,0 +1,95 @@
+"""A real ``servegate serve`` process on a free port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class GatewayProcess:
+    home: Path
+    port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def token(self) -> str:
+        return self.env.get("SERVEGATE_ADMIN_TOKEN") or (self.home / "admin-token").read_text().strip()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "gateway-test.log"
+
+    def start(self, timeout: float = 120) -> GatewayProcess:
+        self.home.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        env = {**os.environ, **self.env}
+        env.pop("SERVEGATE_HOME", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "servegate", "serve", "--port", str(self.port),
+             "--home", str(self.home)],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gateway did not start: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("headers", self.headers)
+        kwargs.setdefault("timeout", 60)
+        return requests.request(method, f"{self.url}{path}", **kwargs)
+
+    def wait_for(self, name: str, *, ready: bool = True, timeout: float = 180) -> dict:
+        """Poll the endpoint until its update is over (and, if asked, it is READY)."""
+        deadline = time.monotonic() + timeout
+        body: dict = {}
+        while time.monotonic() < deadline:
+            body = self.api("GET", f"/api/2.0/serving-endpoints/{name}").json()
+            state = body["state"]
+            if state["config_update"] != "IN_PROGRESS" and (
+                not ready or state["ready"] == "READY"
+            ):
+                return body
+            time.sleep(0.2)
+        raise AssertionError(f"endpoint {name} did not settle: {body}")
