@@ -17,8 +17,15 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 SERVED_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 WORKLOAD_CONCURRENCY = {"Small": 4, "Medium": 16, "Large": 64}
 WORKLOAD_TYPES = (
-    "CPU", "CPU_MEDIUM", "CPU_LARGE", "GPU_SMALL", "GPU_MEDIUM", "GPU_LARGE",
-    "GPU_XLARGE", "GPU_XLARGE_8", "MULTIGPU_MEDIUM",
+    "CPU",
+    "CPU_MEDIUM",
+    "CPU_LARGE",
+    "GPU_SMALL",
+    "GPU_MEDIUM",
+    "GPU_LARGE",
+    "GPU_XLARGE",
+    "GPU_XLARGE_8",
+    "MULTIGPU_MEDIUM",
 )
 
 

@@ -1,4 +1,4 @@
-"""servegate's configuration: one pydantic settings class, every variable prefixed ``SERVEGATE_``."""
+"""servegate's configuration: one pydantic settings class, variables prefixed SERVEGATE_."""
 
 from __future__ import annotations
 
@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         return self.registry_uri is None
 
     def ensure_home(self) -> None:
-        for directory in (self.home, self.mlflow_dir, self.logs_dir, self.run_dir,
-                          self.model_cache_dir):
+        for directory in (
+            self.home,
+            self.mlflow_dir,
+            self.logs_dir,
+            self.run_dir,
+            self.model_cache_dir,
+        ):
             directory.mkdir(parents=True, exist_ok=True)

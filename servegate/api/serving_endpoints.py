@@ -64,9 +64,7 @@ async def list_endpoints(request: Request) -> Response:
 
 
 async def get_endpoint(request: Request) -> Response:
-    endpoint = await run_in_threadpool(
-        _context(request).endpoints.get, request.path_params["name"]
-    )
+    endpoint = await run_in_threadpool(_context(request).endpoints.get, request.path_params["name"])
     return _json(endpoint_detailed(endpoint, "CAN_MANAGE"))
 
 
@@ -108,11 +106,9 @@ async def _served_log(request: Request, build: bool) -> Response:
     endpoint = await run_in_threadpool(context.endpoints.get, name)
     known = {entity.name for config in endpoint.configs for entity in config.entities}
     if served not in known:
-        raise ResourceDoesNotExist(
-            f"Served model '{served}' does not exist in endpoint '{name}'."
-        )
-    path = context.log_paths.build_log(name, served) if build else context.log_paths.log(
-        name, served
+        raise ResourceDoesNotExist(f"Served model '{served}' does not exist in endpoint '{name}'.")
+    path = (
+        context.log_paths.build_log(name, served) if build else context.log_paths.log(name, served)
     )
     return _json({"logs": await run_in_threadpool(_tail, path)})
 

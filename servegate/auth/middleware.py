@@ -49,8 +49,12 @@ class AuthMiddleware:
         token = presented_token(authorization)
         principal = self.authenticator.principal_for(token) if token else None
         if principal is None:
-            await _reject(send, "Credential was not sent or was of an unsupported type."
-                          if token is None else "Invalid access token.")
+            await _reject(
+                send,
+                "Credential was not sent or was of an unsupported type."
+                if token is None
+                else "Invalid access token.",
+            )
             return
         scope["servegate.principal"] = principal
         await self.app(scope, receive, send)

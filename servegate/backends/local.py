@@ -73,18 +73,31 @@ class LocalBackend:
         with build_log.open("a") as handle:
             handle.write(f"{_timestamp()} starting replica for {spec.model_uri}\n")
         command = [
-            sys.executable, "-m", "servegate", "replica", spec.model_uri,
-            "--uds", str(socket),
-            "--build-log", str(build_log),
-            "--parent-pid", str(os.getpid()),
-            "--concurrency", str(spec.concurrency),
-            "--max-request-bytes", str(self.max_request_bytes),
+            sys.executable,
+            "-m",
+            "servegate",
+            "replica",
+            spec.model_uri,
+            "--uds",
+            str(socket),
+            "--build-log",
+            str(build_log),
+            "--parent-pid",
+            str(os.getpid()),
+            "--concurrency",
+            str(spec.concurrency),
+            "--max-request-bytes",
+            str(self.max_request_bytes),
         ]
         env = {**os.environ, **self.replica_env, **spec.environment_vars}
         with log_path.open("ab") as log:
             process = await asyncio.create_subprocess_exec(
-                *command, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL,
-                env=env, start_new_session=True,
+                *command,
+                stdout=log,
+                stderr=log,
+                stdin=asyncio.subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
             )
         client = httpx.AsyncClient(
             transport=httpx.AsyncHTTPTransport(uds=str(socket)),
@@ -92,7 +105,10 @@ class LocalBackend:
             timeout=httpx.Timeout(None, connect=5.0),
         )
         replica = ReplicaHandle(
-            spec=spec, address=f"unix:{socket}", client=client, restarts=restarts,
+            spec=spec,
+            address=f"unix:{socket}",
+            client=client,
+            restarts=restarts,
             pid=process.pid,
         )
         self._processes[replica] = process
@@ -135,8 +151,9 @@ class LocalBackend:
             replica.status = ReplicaStatus.FAILED
             detail = replica.message or last_line(build_log)
             replica.message = f"The replica {reason} before it was ready: {detail}"
-        logger.warning("replica %s of %s %s", replica.spec.served_name,
-                       replica.spec.endpoint_name, reason)
+        logger.warning(
+            "replica %s of %s %s", replica.spec.served_name, replica.spec.endpoint_name, reason
+        )
 
     async def stop(self, replica: ReplicaHandle) -> None:
         process = self._processes.get(replica)

@@ -43,8 +43,18 @@ def _healthy(url: str) -> bool:
 
 
 def _start_gateway(settings: Settings, url: str) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "servegate", "serve", "--host", settings.host,
-               "--port", str(settings.port), "--home", str(settings.home)]
+    command = [
+        sys.executable,
+        "-m",
+        "servegate",
+        "serve",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.port),
+        "--home",
+        str(settings.home),
+    ]
     if settings.registry_uri:
         command += ["--registry-uri", settings.registry_uri]
     gateway = subprocess.Popen(command)
@@ -70,9 +80,7 @@ def _register_versions(url: str, token: str) -> list[str]:
     from sklearn.preprocessing import StandardScaler
 
     client = mlflow.MlflowClient()
-    existing = sorted(
-        (v.version for v in client.search_model_versions(f"name='{MODEL}'")), key=int
-    )
+    existing = sorted((v.version for v in client.search_model_versions(f"name='{MODEL}'")), key=int)
     if len(existing) >= 2:
         return existing[:2]
     features, labels = load_breast_cancer(return_X_y=True, as_frame=True)
@@ -84,7 +92,9 @@ def _register_versions(url: str, token: str) -> list[str]:
             model.fit(features, labels)
             mlflow.log_param("C", strength)
             info = mlflow.sklearn.log_model(
-                model, name="model", input_example=features.head(2),
+                model,
+                name="model",
+                input_example=features.head(2),
                 registered_model_name=MODEL,
             )
             versions.append(str(info.registered_model_version))
@@ -101,8 +111,13 @@ def _ensure_endpoint(api: httpx.Client, versions: list[str]) -> None:
             "name": ENDPOINT,
             "config": {
                 "served_entities": [
-                    {"name": name, "entity_name": MODEL, "entity_version": version,
-                     "workload_size": "Small", "scale_to_zero_enabled": False}
+                    {
+                        "name": name,
+                        "entity_name": MODEL,
+                        "entity_version": version,
+                        "workload_size": "Small",
+                        "scale_to_zero_enabled": False,
+                    }
                     for name, version in zip(names, versions, strict=True)
                 ],
                 "traffic_config": {
@@ -197,12 +212,13 @@ def quickstart(
     try:
         with console.status("Training and registering two model versions..."):
             versions = _register_versions(url, token)
-        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                           timeout=60)
+        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
         _ensure_endpoint(api, versions)
         _wait_ready(api)
-        console.print(f"\n[bold green]Endpoint '{ENDPOINT}' is READY[/] serving {MODEL} "
-                      f"versions {versions[0]} (80%) and {versions[1]} (20%).\n")
+        console.print(
+            f"\n[bold green]Endpoint '{ENDPOINT}' is READY[/] serving {MODEL} "
+            f"versions {versions[0]} (80%) and {versions[1]} (20%).\n"
+        )
         token_path = None if settings.admin_token else settings.admin_token_path
         print(snippets(url, token_path), flush=True)
         if gateway is not None:

@@ -20,29 +20,35 @@ def make_settings(**overrides: Any) -> Settings:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8080].")] = None,
     home: Annotated[
         Path | None,
         typer.Option(help="Where everything is kept [default: $SERVEGATE_HOME or ~/.servegate]."),
     ] = None,
     registry_uri: Annotated[
-        str | None, typer.Option(help="Use this external MLflow server instead of the embedded registry.")
+        str | None,
+        typer.Option(help="Use this external MLflow server instead of the embedded registry."),
     ] = None,
     store: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL of the store [default: SQLite in home].")
     ] = None,
 ) -> None:
     """Start the gateway: serving API, data plane, embedded MLflow registry and replicas."""
-    settings = make_settings(host=host, port=port, home=home, registry_uri=registry_uri,
-                             store_url=store)
+    settings = make_settings(
+        host=host, port=port, home=home, registry_uri=registry_uri, store_url=store
+    )
     run_gateway(settings)
 
 
 def run_gateway(settings: Settings) -> None:
     from servegate.gateway.app import build_gateway
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     gateway = build_gateway(settings)
     url = f"http://{settings.host}:{settings.port}"
     if gateway.admin_token_created:

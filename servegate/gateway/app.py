@@ -110,13 +110,22 @@ def build_gateway(settings: Settings) -> Gateway:
     routing = RoutingTable()
     endpoints = EndpointStore(database)
     backend = LocalBackend(
-        settings.run_dir, log_paths, replica_env, settings.replica_start_timeout_s,
+        settings.run_dir,
+        log_paths,
+        replica_env,
+        settings.replica_start_timeout_s,
         settings.max_request_bytes,
     )
-    reconciler = Reconciler(endpoints, backend, routing, settings.reconcile_interval_s,
-                            settings.replica_request_timeout_s)
-    context = GatewayContext(settings, database, endpoints, registry, routing, reconciler,
-                             log_paths)
+    reconciler = Reconciler(
+        endpoints,
+        backend,
+        routing,
+        settings.reconcile_interval_s,
+        settings.replica_request_timeout_s,
+    )
+    context = GatewayContext(
+        settings, database, endpoints, registry, routing, reconciler, log_paths
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -135,8 +144,14 @@ def build_gateway(settings: Settings) -> Gateway:
         Route("/ping", health, methods=["GET"]),
         *serving_endpoints.routes,
         *dataplane.routes,
-        *(Route(prefix + "{rest:path}", unknown_route,
-                methods=["GET", "POST", "PUT", "PATCH", "DELETE"]) for prefix in _API_PREFIXES),
+        *(
+            Route(
+                prefix + "{rest:path}",
+                unknown_route,
+                methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            )
+            for prefix in _API_PREFIXES
+        ),
         *registry_routes,
     ]
     app = Starlette(

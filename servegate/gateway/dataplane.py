@@ -87,9 +87,7 @@ async def _forward(
         except httpx.ConnectError:
             continue  # never reached the replica: safe to try the next one
         except httpx.TimeoutException as error:
-            raise DeadlineExceeded(
-                f"The model did not answer within {timeout:.0f}s."
-            ) from error
+            raise DeadlineExceeded(f"The model did not answer within {timeout:.0f}s.") from error
         except httpx.TransportError as error:
             raise TemporarilyUnavailable(
                 "The replica answering this request stopped before it replied; retry.",

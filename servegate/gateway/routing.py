@@ -44,9 +44,7 @@ def snapshot(
     """Routes of every endpoint's *active* config, with the replicas of each served model."""
     published: dict[str, EndpointRoutes] = {}
     for endpoint in endpoints:
-        active = next(
-            (c for c in endpoint.configs if c.version == endpoint.active_version), None
-        )
+        active = next((c for c in endpoint.configs if c.version == endpoint.active_version), None)
         if active is None:
             published[endpoint.name] = EndpointRoutes(endpoint.name, None)
             continue

@@ -20,7 +20,10 @@ def entity_state(
         return Deployment.READY, f"Serving {uri}."
     if status is ReplicaStatus.STARTING:
         if handle.restarts:
-            return Deployment.RECOVERING, f"Restarting the replica of {uri} (restart {handle.restarts})."
+            return (
+                Deployment.RECOVERING,
+                f"Restarting the replica of {uri} (restart {handle.restarts}).",
+            )
         return Deployment.CREATING, f"Loading {uri}."
     if status is ReplicaStatus.EXITED:
         return Deployment.RECOVERING, f"{handle.message} Restarting it."

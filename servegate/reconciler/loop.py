@@ -138,5 +138,6 @@ class Reconciler:
         """Stop every replica (gracefully) when the gateway stops."""
         handles = list(self.replicas.values())
         self.replicas.clear()
-        await asyncio.gather(*(self.backend.stop(h) for h in handles), *self._retiring,
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(self.backend.stop(h) for h in handles), *self._retiring, return_exceptions=True
+        )

@@ -147,9 +147,7 @@ class EndpointStore:
             session.delete(endpoint)
             return endpoint
 
-    def patch_tags(
-        self, name: str, add: dict[str, str | None], remove: list[str]
-    ) -> list[TagRow]:
+    def patch_tags(self, name: str, add: dict[str, str | None], remove: list[str]) -> list[TagRow]:
         with self.database.session() as session:
             endpoint = self._get(session, name)
             session.execute(
@@ -191,8 +189,11 @@ class EndpointStore:
                 return False
             session.execute(
                 update(ConfigRow)
-                .where(ConfigRow.endpoint_id == endpoint_id, ConfigRow.version != version,
-                       ConfigRow.status == ConfigStatus.ACTIVE.value)
+                .where(
+                    ConfigRow.endpoint_id == endpoint_id,
+                    ConfigRow.version != version,
+                    ConfigRow.status == ConfigStatus.ACTIVE.value,
+                )
                 .values(status=ConfigStatus.RETIRED.value)
             )
             session.execute(
@@ -207,8 +208,11 @@ class EndpointStore:
         with self.database.session() as session:
             failed = session.execute(
                 update(EndpointRow)
-                .where(EndpointRow.id == endpoint_id, EndpointRow.pending_version == version,
-                       EndpointRow.config_update == ConfigUpdate.IN_PROGRESS.value)
+                .where(
+                    EndpointRow.id == endpoint_id,
+                    EndpointRow.pending_version == version,
+                    EndpointRow.config_update == ConfigUpdate.IN_PROGRESS.value,
+                )
                 .values(config_update=ConfigUpdate.UPDATE_FAILED.value, updated_at=now_ms())
             )
             if failed.rowcount != 1:

@@ -64,5 +64,3 @@ def custom_model(gateway: GatewayProcess) -> Registered:
 @pytest.fixture(scope="session")
 def xgboost_model(gateway: GatewayProcess) -> Registered:
     return register_into(gateway, lambda: models.register_xgboost("bc-xgb"))
-
-

@@ -33,7 +33,9 @@ class GatewayProcess:
 
     @property
     def token(self) -> str:
-        return self.env.get("SERVEGATE_ADMIN_TOKEN") or (self.home / "admin-token").read_text().strip()
+        return (
+            self.env.get("SERVEGATE_ADMIN_TOKEN") or (self.home / "admin-token").read_text().strip()
+        )
 
     @property
     def headers(self) -> dict[str, str]:
@@ -49,9 +51,19 @@ class GatewayProcess:
         env = {**os.environ, **self.env}
         env.pop("SERVEGATE_HOME", None)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "servegate", "serve", "--port", str(self.port),
-             "--home", str(self.home)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "servegate",
+                "serve",
+                "--port",
+                str(self.port),
+                "--home",
+                str(self.home),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -87,9 +99,7 @@ class GatewayProcess:
         while time.monotonic() < deadline:
             body = self.api("GET", f"/api/2.0/serving-endpoints/{name}").json()
             state = body["state"]
-            if state["config_update"] != "IN_PROGRESS" and (
-                not ready or state["ready"] == "READY"
-            ):
+            if state["config_update"] != "IN_PROGRESS" and (not ready or state["ready"] == "READY"):
                 return body
             time.sleep(0.2)
         raise AssertionError(f"endpoint {name} did not settle: {body}")

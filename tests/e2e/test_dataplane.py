@@ -1,0 +1,221 @@
+"""Queries through the gateway: same predictions as pyfunc, the traffic split, errors."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+
+import mlflow
+import pytest
+from mlflow.pyfunc.scoring_server import predictions_to_json
+
+from tests.e2e.conftest import Registered
+from tests.e2e.gateway_process import GatewayProcess
+
+BASE = "/api/2.0/serving-endpoints"
+
+
+def pyfunc_predictions(gateway: GatewayProcess, model: Registered) -> object:
+    """What MLflow's own scoring server would answer for ``model.sample``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_TOKEN", gateway.token)
+        mlflow.set_tracking_uri(gateway.url)
+        raw = mlflow.pyfunc.load_model(model.uri).predict(model.sample)
+    out = io.StringIO()
+    predictions_to_json(raw, out)
+    return json.loads(out.getvalue())["predictions"]
+
+
+def entity(model: Registered, name: str) -> dict:
+    return {"name": name, "entity_name": model.name, "entity_version": model.version}
+
+
+@pytest.fixture(scope="module")
+def models_endpoint(
+    gateway: GatewayProcess,
+    sklearn_versions: list[Registered],
+    custom_model: Registered,
+    xgboost_model: Registered,
+) -> str:
+    gateway.api(
+        "POST",
+        BASE,
+        json={
+            "name": "dp-models",
+            "config": {
+                "served_entities": [
+                    entity(sklearn_versions[0], "sk"),
+                    entity(custom_model, "custom"),
+                    entity(xgboost_model, "xgb"),
+                ],
+                "traffic_config": {
+                    "routes": [
+                        {"served_model_name": "sk", "traffic_percentage": 100},
+                        {"served_model_name": "custom", "traffic_percentage": 0},
+                        {"served_model_name": "xgb", "traffic_percentage": 0},
+                    ]
+                },
+            },
+        },
+    ).raise_for_status()
+    gateway.wait_for("dp-models")
+    return "dp-models"
+
+
+@pytest.mark.parametrize("served", ["sk", "custom", "xgb"])
+def test_predictions_equal_pyfunc(
+    gateway: GatewayProcess,
+    models_endpoint: str,
+    served: str,
+    sklearn_versions: list[Registered],
+    custom_model: Registered,
+    xgboost_model: Registered,
+) -> None:
+    model = {"sk": sklearn_versions[0], "custom": custom_model, "xgb": xgboost_model}[served]
+    expected = pyfunc_predictions(gateway, model)
+    url = f"/serving-endpoints/{models_endpoint}/served-models/{served}/invocations"
+    sample = model.sample
+    bodies = [
+        {"dataframe_split": json.loads(sample.to_json(orient="split"))},
+        {"dataframe_records": json.loads(sample.to_json(orient="records"))},
+        json.loads(sample.to_json(orient="split")),  # the bare split object older clients post
+    ]
+    for body in bodies:
+        response = gateway.api("POST", url, json=body)
+        assert response.status_code == 200, response.text
+        assert response.headers["served-model-name"] == served
+        assert response.json()["predictions"] == expected
+    csv = gateway.api(
+        "POST",
+        url,
+        data=sample.to_csv(index=False),
+        headers={**gateway.headers, "Content-Type": "text/csv"},
+    )
+    assert csv.status_code == 200, csv.text
+    assert csv.json()["predictions"] == expected
+
+
+def test_split_route_lands_within_five_points(
+    gateway: GatewayProcess, sklearn_versions: list[Registered]
+) -> None:
+    v1, v2 = sklearn_versions
+    gateway.api(
+        "POST",
+        BASE,
+        json={
+            "name": "dp-split",
+            "config": {
+                "served_entities": [entity(v1, "a"), entity(v2, "b")],
+                "traffic_config": {
+                    "routes": [
+                        {"served_model_name": "a", "traffic_percentage": 80},
+                        {"served_model_name": "b", "traffic_percentage": 20},
+                    ]
+                },
+            },
+        },
+    ).raise_for_status()
+    gateway.wait_for("dp-split")
+    row = {"dataframe_records": json.loads(v1.sample.head(1).to_json(orient="records"))}
+    import requests
+
+    counts: Counter[str] = Counter()
+    with requests.Session() as session:
+        session.headers.update(gateway.headers)
+        for _ in range(1000):
+            response = session.post(
+                f"{gateway.url}/serving-endpoints/dp-split/invocations", json=row, timeout=30
+            )
+            assert response.status_code == 200
+            counts[response.headers["served-model-name"]] += 1
+    assert abs(counts["a"] / 1000 - 0.80) <= 0.05, counts
+    assert counts["a"] + counts["b"] == 1000
+    gateway.api("DELETE", f"{BASE}/dp-split")
+
+
+def test_unknown_endpoint_and_served_model(gateway: GatewayProcess, models_endpoint: str) -> None:
+    response = gateway.api("POST", "/serving-endpoints/nope/invocations", json={"inputs": [1]})
+    assert response.status_code == 404
+    assert response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    response = gateway.api(
+        "POST",
+        f"/serving-endpoints/{models_endpoint}/served-models/nope/invocations",
+        json={"inputs": [1]},
+    )
+    assert response.status_code == 404
+    assert "nope" in response.json()["message"]
+
+
+def test_not_ready_is_503_with_retry_after(
+    gateway: GatewayProcess, sklearn_versions: list[Registered]
+) -> None:
+    gateway.api(
+        "POST",
+        BASE,
+        json={"name": "dp-cold", "config": {"served_entities": [entity(sklearn_versions[1], "m")]}},
+    ).raise_for_status()
+    response = gateway.api(
+        "POST", "/serving-endpoints/dp-cold/invocations", json={"dataframe_records": [{"a": 1}]}
+    )
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+    gateway.wait_for("dp-cold")
+    gateway.api("DELETE", f"{BASE}/dp-cold")
+
+
+def test_bad_inputs_through_the_gateway(
+    gateway: GatewayProcess, models_endpoint: str, sklearn_versions: list[Registered]
+) -> None:
+    url = f"/serving-endpoints/{models_endpoint}/invocations"
+    sample = sklearn_versions[0].sample
+    json_headers = {**gateway.headers, "Content-Type": "application/json"}
+
+    def check(response, status: int, *fragments: str) -> None:  # type: ignore[no-untyped-def]
+        assert response.status_code == status, response.text
+        body = response.json()
+        assert set(body) >= {"error_code", "message"}
+        for fragment in fragments:
+            assert fragment in body["message"], body["message"]
+        assert "Unexpected error" not in body["message"]
+
+    check(gateway.api("POST", url, data=b"{oops", headers=json_headers), 400)
+    check(gateway.api("POST", url, data=b"[]", headers=json_headers), 400)
+    check(
+        gateway.api(
+            "POST", url, data=b"hello", headers={**gateway.headers, "Content-Type": "text/plain"}
+        ),
+        415,
+    )
+    check(gateway.api("POST", url, json={}), 400)
+    missing = sample.drop(columns=[sample.columns[0]])
+    check(
+        gateway.api(
+            "POST", url, json={"dataframe_split": json.loads(missing.to_json(orient="split"))}
+        ),
+        400,
+        sample.columns[0],
+    )
+    wrong = sample.head(1).astype(object)
+    wrong.iloc[0, 1] = "abc"
+    check(
+        gateway.api(
+            "POST", url, json={"dataframe_split": json.loads(wrong.to_json(orient="split"))}
+        ),
+        400,
+        sample.columns[1],
+    )
+    check(
+        gateway.api(
+            "POST", url, json={"dataframe_split": {"columns": list(sample.columns), "data": []}}
+        ),
+        400,
+    )
+    huge = b'{"inputs": "' + b"x" * (16 * 1024 * 1024 + 10) + b'"}'
+    check(gateway.api("POST", url, data=huge, headers=json_headers), 413)
+    # Still serving after all that.
+    ok = gateway.api(
+        "POST", url, json={"dataframe_split": json.loads(sample.to_json(orient="split"))}
+    )
+    assert ok.status_code == 200
