@@ -31,6 +31,18 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = 0.5
 
     @property
+    def local_url(self) -> str:
+        """The gateway's URL from this machine (replicas and the quickstart use it)."""
+        host = self.host
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
     def store_path(self) -> Path:
         return self.home / "servegate.db"
 

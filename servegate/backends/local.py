@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 _MAX_SOCKET_DIR = 80
 _STOP_GRACE_S = 30.0
 _PROBE_INTERVAL_S = 0.1
+_STARTING = "starting replica for"
 
 
 def socket_directory(run_dir: Path) -> Path:
@@ -71,7 +72,7 @@ class LocalBackend:
         build_log = self.log_paths.build_log(spec.endpoint_name, spec.served_name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with build_log.open("a") as handle:
-            handle.write(f"{_timestamp()} starting replica for {spec.model_uri}\n")
+            handle.write(f"{_timestamp()} {_STARTING} {spec.model_uri}\n")
         command = [
             sys.executable,
             "-m",
@@ -112,7 +113,9 @@ class LocalBackend:
             pid=process.pid,
         )
         self._processes[replica] = process
-        asyncio.get_running_loop().create_task(self._watch(replica, process, socket, build_log))
+        asyncio.get_running_loop().create_task(
+            self._watch(replica, process, socket, build_log, log_path)
+        )
         return replica
 
     async def _watch(
@@ -121,6 +124,7 @@ class LocalBackend:
         process: asyncio.subprocess.Process,
         socket: Path,
         build_log: Path,
+        log_path: Path,
     ) -> None:
         deadline = time.monotonic() + self.start_timeout_s
         while replica.status is ReplicaStatus.STARTING and process.returncode is None:
@@ -149,7 +153,7 @@ class LocalBackend:
             replica.message = f"The replica {reason}."
         else:
             replica.status = ReplicaStatus.FAILED
-            detail = replica.message or last_line(build_log)
+            detail = replica.message or _failure_reason(build_log, log_path)
             replica.message = f"The replica {reason} before it was ready: {detail}"
         logger.warning(
             "replica %s of %s %s", replica.spec.served_name, replica.spec.endpoint_name, reason
@@ -166,6 +170,14 @@ class LocalBackend:
                 process.kill()
                 await process.wait()
         await replica.client.aclose()
+
+
+def _failure_reason(build_log: Path, log_path: Path) -> str:
+    """The build log's last step, or the replica's last output line if it died before one."""
+    step = last_line(build_log)
+    if _STARTING in step:
+        return last_line(log_path) or "no output"
+    return step
 
 
 def _exit_reason(code: int) -> str:

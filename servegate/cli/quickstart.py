@@ -22,7 +22,6 @@ from rich.console import Console
 from servegate.auth.admin import read_admin_token
 from servegate.cli.app import app
 from servegate.cli.serve import make_settings
-from servegate.gateway.app import loopback_host
 from servegate.settings import Settings
 
 ENDPOINT = "quickstart"
@@ -204,7 +203,7 @@ def quickstart(
 ) -> None:
     """Train, register and serve a demo model, then keep serving it."""
     settings = make_settings(host=host, port=port, home=home)
-    url = f"http://{loopback_host(settings.host)}:{settings.port}"
+    url = settings.local_url
     gateway = None if _healthy(url) else _start_gateway(settings, url)
     token = read_admin_token(settings)
     if token is None:

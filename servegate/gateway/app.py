@@ -45,15 +45,6 @@ class Gateway:
     admin_token_created: bool
 
 
-def loopback_host(host: str) -> str:
-    """The address replicas use to reach this gateway."""
-    if host in ("0.0.0.0", ""):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
-
-
 async def health(request: Request) -> Response:
     return PlainTextResponse("OK\n")
 
@@ -98,7 +89,7 @@ def build_gateway(settings: Settings) -> Gateway:
         registry_routes.append(Mount("/", create_embedded_mlflow_app(settings.mlflow_dir)))
         registry = RegistryClient(tracking_store_uri(settings.mlflow_dir))
         replica_env = {
-            "MLFLOW_TRACKING_URI": f"http://{loopback_host(settings.host)}:{settings.port}",
+            "MLFLOW_TRACKING_URI": settings.local_url,
             "MLFLOW_TRACKING_TOKEN": system_token,
         }
     else:

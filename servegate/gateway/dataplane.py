@@ -16,9 +16,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from servegate.backends.base import ReplicaHandle
+from servegate.body import read_limited_body
 from servegate.errors import (
     DeadlineExceeded,
-    PayloadTooLarge,
     ResourceDoesNotExist,
     TemporarilyUnavailable,
 )
@@ -29,22 +29,6 @@ from servegate.gateway.traffic import choose_served
 SERVED_MODEL_HEADER = "served-model-name"
 _FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "x-request-id")
 _RETRY_AFTER_S = 1
-
-
-async def read_limited_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"Request body of {int(declared)} bytes exceeds the limit of {limit} bytes."
-        )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _routes_of(context: GatewayContext, name: str) -> EndpointRoutes:

@@ -135,7 +135,10 @@ class EndpointStore:
                 )
             session.execute(
                 update(ConfigRow)
-                .where(ConfigRow.endpoint_id == endpoint.id, ConfigRow.status == "PENDING")
+                .where(
+                    ConfigRow.endpoint_id == endpoint.id,
+                    ConfigRow.status == ConfigStatus.PENDING.value,
+                )
                 .values(status=ConfigStatus.FAILED.value)
             )
             session.add(_config_row(endpoint.id, version, config, creator, stamp))

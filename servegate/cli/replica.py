@@ -1,0 +1,46 @@
+"""``servegate replica``: one model version as a complete MLflow scoring server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from servegate.cli.app import app
+from servegate.settings import MAX_REQUEST_BYTES
+
+
+@app.command()
+def replica(
+    model_uri: Annotated[str, typer.Argument(help="models:/NAME/VERSION, runs:/..., or a path.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
+    uds: Annotated[Path | None, typer.Option(help="Listen on this Unix socket instead.")] = None,
+    build_log: Annotated[
+        Path | None, typer.Option(help="Append download and load steps here.")
+    ] = None,
+    parent_pid: Annotated[
+        int | None, typer.Option(help="Exit when this process (the gateway) exits.")
+    ] = None,
+    max_request_bytes: Annotated[int, typer.Option(help="Larger bodies get 413.")] = (
+        MAX_REQUEST_BYTES
+    ),
+    concurrency: Annotated[int, typer.Option(min=1, help="Predictions run at once.")] = 4,
+) -> None:
+    """Serve one model like `mlflow models serve`: /invocations, /ping, /health, /version.
+
+    The registry comes from MLFLOW_TRACKING_URI (and MLFLOW_TRACKING_TOKEN)."""
+    from servegate.replica.server import run_replica
+
+    code = run_replica(
+        model_uri,
+        host=host,
+        port=port,
+        uds=uds,
+        build_log_path=build_log,
+        parent_pid=parent_pid,
+        max_request_bytes=max_request_bytes,
+        concurrency=concurrency,
+    )
+    raise typer.Exit(code)

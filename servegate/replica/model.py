@@ -1,0 +1,76 @@
+"""Loading a model version, and calling its predict with MLflow's own signature enforcement."""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PyFuncModel
+
+from servegate.errors import BadRequest, InvalidParameterValue
+from servegate.replica.buildlog import BuildLog
+
+# MLflow prefixes enforcement errors with a dump of the whole input; the user needs the cause.
+_ENFORCEMENT_PREFIX = "Failed to enforce schema of data"
+
+
+@dataclass
+class LoadedModel:
+    uri: str
+    pyfunc: PyFuncModel
+    takes_params: bool
+
+    @property
+    def metadata(self) -> Any:
+        return self.pyfunc.metadata
+
+    @property
+    def input_schema(self) -> Any:
+        return self.pyfunc.metadata.get_input_schema()
+
+    @property
+    def flavor(self) -> str:
+        flavors = self.pyfunc.metadata.flavors
+        return next((name for name in flavors if name != "python_function"), "python_function")
+
+    def predict(self, data: Any, params: dict[str, Any] | None) -> Any:
+        try:
+            if self.takes_params:
+                return self.pyfunc.predict(data, params=params)
+            return self.pyfunc.predict(data)
+        except MlflowException as error:
+            raise InvalidParameterValue(clean_mlflow_message(error.message)) from error
+        except Exception as error:
+            raise BadRequest(
+                f"The model's predict failed: {type(error).__name__}: {error}"
+            ) from error
+
+
+def clean_mlflow_message(message: str) -> str:
+    """Keep the cause of an MLflow input error, not the echo of the request data."""
+    if message.startswith(_ENFORCEMENT_PREFIX) and "Error: " in message:
+        message = message.rsplit("Error: ", 1)[1]
+    return message.strip()
+
+
+def load(model_uri: str, build_log: BuildLog) -> tuple[LoadedModel, Path]:
+    """Download and load ``model_uri``; returns the model and its local copy (to remove)."""
+    local = Path(tempfile.mkdtemp(prefix="servegate-model-"))
+    try:
+        with build_log.step(f"downloading {model_uri}", "downloaded artifacts"):
+            path = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(local))
+        with build_log.step("loading model", "loaded model"):
+            pyfunc = mlflow.pyfunc.load_model(path)
+    except BaseException:
+        shutil.rmtree(local, ignore_errors=True)
+        raise
+    takes_params = "params" in inspect.signature(pyfunc.predict).parameters
+    model = LoadedModel(model_uri, pyfunc, takes_params)
+    build_log.write(f"model flavor {model.flavor}, mlflow {mlflow.__version__}")
+    return model, local
