@@ -53,7 +53,7 @@ async def unknown_route(request: Request) -> Response:
     """JSON 404/405 for paths under servegate's own prefixes."""
     scope = dict(request.scope)
     for route in request.app.router.routes:
-        if route.endpoint is not unknown_route and route.matches(scope)[0] is Match.PARTIAL:
+        if isinstance(route, Route) and route.matches(scope)[0] is Match.PARTIAL:
             raise HTTPException(405)
     raise HTTPException(404)
 

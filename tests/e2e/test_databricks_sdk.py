@@ -97,7 +97,7 @@ def test_sdk_lifecycle(
         add_tags=[EndpointTag(key="stage", value="test")],
         delete_tags=["owner"],
     )
-    assert [(t.key, t.value) for t in tags] == [("stage", "test")]
+    assert [(t.key, t.value) for t in tags.tags] == [("stage", "test")]
 
     logs = workspace.serving_endpoints.logs(name="sdk-endpoint", served_model_name="two")
     assert isinstance(logs.logs, str)
@@ -105,8 +105,8 @@ def test_sdk_lifecycle(
     assert f"models:/{v2.name}/{v2.version}" in build.logs
 
     with pytest.raises(ResourceConflict):
-        workspace.serving_endpoints.update_config(
-            name="sdk-endpoint", served_entities=[served(v1, "one")]
+        workspace.serving_endpoints.update_config(  # needs a new replica: takes seconds
+            name="sdk-endpoint", served_entities=[served(v1, "three")]
         )
         workspace.serving_endpoints.update_config(
             name="sdk-endpoint", served_entities=[served(v2, "two")]
@@ -129,6 +129,7 @@ def test_sdk_errors_are_typed(
         workspace.serving_endpoints.create(
             name="sdk-bad",
             config=EndpointCoreConfigInput(
+                name="sdk-bad",
                 served_entities=[
                     ServedEntityInput(entity_name=sklearn_versions[0].name, entity_version="4242")
                 ]

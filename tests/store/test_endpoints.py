@@ -10,7 +10,9 @@ from servegate.store.endpoints import EndpointStore
 
 
 def config(*versions: str):  # type: ignore[no-untyped-def]
-    entities = [ServedEntitySpec(name=f"m-{v}", entity_name="m", entity_version=v) for v in versions]
+    entities = [
+        ServedEntitySpec(name=f"m-{v}", entity_name="m", entity_version=v) for v in versions
+    ]
     routes = None
     if len(versions) > 1:
         share = 100 // len(versions)
@@ -49,12 +51,17 @@ def test_update_lifecycle(database: Database) -> None:
     assert failed.config_update == ConfigUpdate.UPDATE_FAILED.value
     assert failed.active_version == 1
     assert {c.version: c.status for c in failed.configs} == {
-        1: ConfigStatus.ACTIVE.value, 2: ConfigStatus.FAILED.value}
+        1: ConfigStatus.ACTIVE.value,
+        2: ConfigStatus.FAILED.value,
+    }
     store.update_config("e", "alice", config("3"))
     assert store.promote(endpoint.id, 3)
     final = store.get("e")
     assert (final.active_version, final.pending_version, final.config_update) == (
-        3, None, ConfigUpdate.NOT_UPDATING.value)
+        3,
+        None,
+        ConfigUpdate.NOT_UPDATING.value,
+    )
     assert not store.promote(endpoint.id, 2), "a superseded config is never promoted"
 
 
