@@ -173,7 +173,7 @@ Python (requests):
       headers={{"Authorization": f"Bearer {{token}}"}},
       json={body},
   )
-  print(response.headers["served-model-name"], response.json())
+  print(response.headers["served-model-name"], response.json()["predictions"])
 
 Python (databricks-sdk):
   import os
