@@ -151,9 +151,11 @@ def snippets(url: str, token_path: Path | None) -> str:
     if token_path is None:
         shell_token = "$SERVEGATE_ADMIN_TOKEN"
         python_token = 'os.environ["SERVEGATE_ADMIN_TOKEN"]'
+        imports = "import os\n  "
     else:
         shell_token = f"$(cat {token_path})"
         python_token = f'open("{token_path}").read().strip()'
+        imports = ""
     row = _example_row()
     columns = ", ".join(f'"{name}"' for name in row)
     values = ", ".join(repr(value) for value in row.values())
@@ -166,7 +168,7 @@ curl:
     -d '{body}'
 
 Python (requests):
-  import os, requests
+  {imports}import requests
   token = {python_token}
   response = requests.post(
       "{url}/serving-endpoints/{ENDPOINT}/invocations",
@@ -176,8 +178,7 @@ Python (requests):
   print(response.headers["served-model-name"], response.json()["predictions"])
 
 Python (databricks-sdk):
-  import os
-  from databricks.sdk import WorkspaceClient
+  {imports}from databricks.sdk import WorkspaceClient
   from databricks.sdk.service.serving import DataframeSplitInput
   w = WorkspaceClient(host="{url}", token={python_token}, auth_type="pat")
   answer = w.serving_endpoints.query(

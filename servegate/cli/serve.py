@@ -49,6 +49,7 @@ def run_gateway(settings: Settings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     gateway = build_gateway(settings)
     url = f"http://{settings.host}:{settings.port}"
     if gateway.admin_token_created:
