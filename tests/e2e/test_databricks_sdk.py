@@ -132,6 +132,6 @@ def test_sdk_errors_are_typed(
                 name="sdk-bad",
                 served_entities=[
                     ServedEntityInput(entity_name=sklearn_versions[0].name, entity_version="4242")
-                ]
+                ],
             ),
         )
