@@ -23,6 +23,10 @@ class Registered:
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
 
+    def entity(self, served_name: str) -> dict[str, str]:
+        """This version as a served entity of an endpoint config."""
+        return {"name": served_name, "entity_name": self.name, "entity_version": self.version}
+
 
 @pytest.fixture(scope="session")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:

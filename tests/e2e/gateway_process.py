@@ -25,6 +25,7 @@ class GatewayProcess:
     home: Path
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -60,6 +61,7 @@ class GatewayProcess:
                 str(self.port),
                 "--home",
                 str(self.home),
+                *self.args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -91,6 +93,17 @@ class GatewayProcess:
         kwargs.setdefault("headers", self.headers)
         kwargs.setdefault("timeout", 60)
         return requests.request(method, f"{self.url}{path}", **kwargs)
+
+    def create(self, name: str, entities: list[dict], routes: list[dict] | None = None) -> dict:
+        """Create an endpoint and wait until it is READY."""
+        config: dict = {"served_entities": entities}
+        if routes:
+            config["traffic_config"] = {"routes": routes}
+        created = self.api(
+            "POST", "/api/2.0/serving-endpoints", json={"name": name, "config": config}
+        )
+        assert created.status_code == 200, created.text
+        return self.wait_for(name)
 
     def wait_for(self, name: str, *, ready: bool = True, timeout: float = 180) -> dict:
         """Poll the endpoint until its update is over (and, if asked, it is READY)."""

@@ -8,6 +8,7 @@ from collections import Counter
 
 import mlflow
 import pytest
+import requests
 from mlflow.pyfunc.scoring_server import predictions_to_json
 
 from tests.e2e.conftest import Registered
@@ -27,10 +28,6 @@ def pyfunc_predictions(gateway: GatewayProcess, model: Registered) -> object:
     return json.loads(out.getvalue())["predictions"]
 
 
-def entity(model: Registered, name: str) -> dict:
-    return {"name": name, "entity_name": model.name, "entity_version": model.version}
-
-
 @pytest.fixture(scope="module")
 def models_endpoint(
     gateway: GatewayProcess,
@@ -45,9 +42,9 @@ def models_endpoint(
             "name": "dp-models",
             "config": {
                 "served_entities": [
-                    entity(sklearn_versions[0], "sk"),
-                    entity(custom_model, "custom"),
-                    entity(xgboost_model, "xgb"),
+                    sklearn_versions[0].entity("sk"),
+                    custom_model.entity("custom"),
+                    xgboost_model.entity("xgb"),
                 ],
                 "traffic_config": {
                     "routes": [
@@ -100,26 +97,15 @@ def test_split_route_lands_within_five_points(
     gateway: GatewayProcess, sklearn_versions: list[Registered]
 ) -> None:
     v1, v2 = sklearn_versions
-    gateway.api(
-        "POST",
-        BASE,
-        json={
-            "name": "dp-split",
-            "config": {
-                "served_entities": [entity(v1, "a"), entity(v2, "b")],
-                "traffic_config": {
-                    "routes": [
-                        {"served_model_name": "a", "traffic_percentage": 80},
-                        {"served_model_name": "b", "traffic_percentage": 20},
-                    ]
-                },
-            },
-        },
-    ).raise_for_status()
-    gateway.wait_for("dp-split")
+    gateway.create(
+        "dp-split",
+        [v1.entity("a"), v2.entity("b")],
+        [
+            {"served_model_name": "a", "traffic_percentage": 80},
+            {"served_model_name": "b", "traffic_percentage": 20},
+        ],
+    )
     row = {"dataframe_records": json.loads(v1.sample.head(1).to_json(orient="records"))}
-    import requests
-
     counts: Counter[str] = Counter()
     with requests.Session() as session:
         session.headers.update(gateway.headers)
@@ -153,7 +139,7 @@ def test_not_ready_is_503_with_retry_after(
     gateway.api(
         "POST",
         BASE,
-        json={"name": "dp-cold", "config": {"served_entities": [entity(sklearn_versions[1], "m")]}},
+        json={"name": "dp-cold", "config": {"served_entities": [sklearn_versions[1].entity("m")]}},
     ).raise_for_status()
     response = gateway.api(
         "POST", "/serving-endpoints/dp-cold/invocations", json={"dataframe_records": [{"a": 1}]}

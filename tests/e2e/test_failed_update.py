@@ -17,19 +17,7 @@ def test_failed_update_keeps_old_config_serving(
 ) -> None:
     v1 = sklearn_versions[0]
     broken = register_into(gateway, lambda: register_broken("broken-model"))
-    gateway.api(
-        "POST",
-        BASE,
-        json={
-            "name": "resilient",
-            "config": {
-                "served_entities": [
-                    {"name": "good", "entity_name": v1.name, "entity_version": v1.version}
-                ]
-            },
-        },
-    ).raise_for_status()
-    gateway.wait_for("resilient")
+    gateway.create("resilient", [v1.entity("good")])
     body = {"dataframe_records": json.loads(v1.sample.head(1).to_json(orient="records"))}
     url = f"{gateway.url}/serving-endpoints/resilient/invocations"
     with SteadyLoad(url, gateway.headers, body, threads=2) as load:

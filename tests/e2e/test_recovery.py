@@ -38,19 +38,7 @@ def own_gateway(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_replica_crash_and_gateway_restart(own_gateway: GatewayProcess) -> None:
     gateway = own_gateway
     model = register_into(gateway, lambda: models.register_sklearn("recovering", c=1.0))
-    gateway.api(
-        "POST",
-        BASE,
-        json={
-            "name": "survivor",
-            "config": {
-                "served_entities": [
-                    {"name": "m", "entity_name": model.name, "entity_version": model.version}
-                ]
-            },
-        },
-    ).raise_for_status()
-    gateway.wait_for("survivor")
+    gateway.create("survivor", [model.entity("m")])
     body = {"dataframe_records": json.loads(model.sample.head(2).to_json(orient="records"))}
     expected = gateway.api("POST", "/serving-endpoints/survivor/invocations", json=body).json()
 

@@ -16,19 +16,7 @@ def test_zero_failed_requests_while_versions_swap(
     gateway: GatewayProcess, sklearn_versions: list[Registered]
 ) -> None:
     v1, v2 = sklearn_versions
-    gateway.api(
-        "POST",
-        BASE,
-        json={
-            "name": "swap",
-            "config": {
-                "served_entities": [
-                    {"name": "first", "entity_name": v1.name, "entity_version": v1.version}
-                ]
-            },
-        },
-    ).raise_for_status()
-    gateway.wait_for("swap")
+    gateway.create("swap", [v1.entity("first")])
     body = {"dataframe_records": json.loads(v1.sample.head(1).to_json(orient="records"))}
     url = f"{gateway.url}/serving-endpoints/swap/invocations"
     with SteadyLoad(url, gateway.headers, body) as load:
