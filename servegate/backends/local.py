@@ -53,12 +53,14 @@ class LocalBackend:
     def __init__(
         self,
         run_dir: Path,
+        model_cache_dir: Path,
         log_paths: LogPaths,
         replica_env: dict[str, str],
         start_timeout_s: float,
         max_request_bytes: int,
     ) -> None:
         self.socket_dir = socket_directory(run_dir)
+        self.model_cache_dir = model_cache_dir
         self.log_paths = log_paths
         self.replica_env = replica_env
         self.start_timeout_s = start_timeout_s
@@ -83,6 +85,8 @@ class LocalBackend:
             str(socket),
             "--build-log",
             str(build_log),
+            "--cache-dir",
+            str(self.model_cache_dir),
             "--parent-pid",
             str(os.getpid()),
             "--concurrency",

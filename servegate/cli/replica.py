@@ -20,6 +20,9 @@ def replica(
     build_log: Annotated[
         Path | None, typer.Option(help="Append download and load steps here.")
     ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Keep registered versions' artifacts here for reuse.")
+    ] = None,
     parent_pid: Annotated[
         int | None, typer.Option(help="Exit when this process (the gateway) exits.")
     ] = None,
@@ -39,6 +42,7 @@ def replica(
         port=port,
         uds=uds,
         build_log_path=build_log,
+        cache_dir=cache_dir,
         parent_pid=parent_pid,
         max_request_bytes=max_request_bytes,
         concurrency=concurrency,

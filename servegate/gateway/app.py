@@ -102,6 +102,7 @@ def build_gateway(settings: Settings) -> Gateway:
     endpoints = EndpointStore(database)
     backend = LocalBackend(
         settings.run_dir,
+        settings.model_cache_dir,
         log_paths,
         replica_env,
         settings.replica_start_timeout_s,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel
 
 from servegate.errors import BadRequest, InvalidParameterValue
+from servegate.replica.artifacts import LocalArtifacts, fetch_artifacts
 from servegate.replica.buildlog import BuildLog
 
 # MLflow prefixes enforcement errors with a dump of the whole input; the user needs the cause.
@@ -59,18 +58,18 @@ def clean_mlflow_message(message: str) -> str:
     return message.strip()
 
 
-def load(model_uri: str, build_log: BuildLog) -> tuple[LoadedModel, Path]:
-    """Download and load ``model_uri``; returns the model and its local copy (to remove)."""
-    local = Path(tempfile.mkdtemp(prefix="servegate-model-"))
+def load(
+    model_uri: str, cache_dir: Path | None, build_log: BuildLog
+) -> tuple[LoadedModel, LocalArtifacts]:
+    """Fetch and load ``model_uri``; the artifacts' ``cleanup`` runs when the replica ends."""
+    artifacts = fetch_artifacts(model_uri, cache_dir, build_log)
     try:
-        with build_log.step(f"downloading {model_uri}", "downloaded artifacts"):
-            path = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(local))
         with build_log.step("loading model", "loaded model"):
-            pyfunc = mlflow.pyfunc.load_model(path)
+            pyfunc = mlflow.pyfunc.load_model(str(artifacts.path))
     except BaseException:
-        shutil.rmtree(local, ignore_errors=True)
+        artifacts.cleanup()
         raise
     takes_params = "params" in inspect.signature(pyfunc.predict).parameters
     model = LoadedModel(model_uri, pyfunc, takes_params)
     build_log.write(f"model flavor {model.flavor}, mlflow {mlflow.__version__}")
-    return model, local
+    return model, artifacts

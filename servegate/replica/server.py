@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -47,6 +46,7 @@ def run_replica(
     port: int = 5000,
     uds: Path | None = None,
     build_log_path: Path | None = None,
+    cache_dir: Path | None = None,
     parent_pid: int | None = None,
     max_request_bytes: int,
     concurrency: int,
@@ -56,7 +56,7 @@ def run_replica(
         _die_with_parent(parent_pid)
     build_log = BuildLog(build_log_path)
     try:
-        model, local_copy = load(model_uri, build_log)
+        model, artifacts = load(model_uri, cache_dir, build_log)
     except Exception as error:
         traceback.print_exc()
         build_log.write(f"failed to load {model_uri}: {type(error).__name__}: {error}")
@@ -78,5 +78,5 @@ def run_replica(
     try:
         uvicorn.Server(config).run()
     finally:
-        shutil.rmtree(local_copy, ignore_errors=True)
+        artifacts.cleanup()
     return 0

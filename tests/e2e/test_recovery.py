@@ -55,6 +55,9 @@ def test_replica_crash_and_gateway_restart(own_gateway: GatewayProcess) -> None:
 
     wait_until(recovered, timeout=120, interval=0.05)
     assert "DEPLOYMENT_RECOVERING" in seen
+    build_log = gateway.api("GET", f"{BASE}/survivor/served-models/m/build-logs").json()["logs"]
+    assert build_log.count("downloaded artifacts") == 1, "the restart reuses the cached copy"
+    assert "using cached artifacts" in build_log
     [new_pid] = replica_pids(gateway.process.pid)
     assert new_pid != pid
     again = gateway.api("POST", "/serving-endpoints/survivor/invocations", json=body)
