@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import Registered
+from tests.e2e.conftest import Registered, register_into
 from tests.e2e.gateway_process import GatewayProcess
+from tests.e2e.special_models import register_environment_echo
 
 BASE = "/api/2.0/serving-endpoints"
 
@@ -257,3 +258,44 @@ def test_unknown_routes_answer_json(gateway: GatewayProcess) -> None:
     assert response.status_code in (404, 405)
     assert "error_code" in response.json()
     assert gateway.api("GET", "/.well-known/databricks-config", headers={}).json() == {}
+
+
+def test_served_models_form_and_environment_vars(gateway: GatewayProcess) -> None:
+    """The deprecated ``served_models`` form works, is echoed in both forms, and a served
+    model's ``environment_vars`` reach its replica."""
+    echo = register_into(gateway, lambda: register_environment_echo("env-echo"))
+    created = gateway.api(
+        "POST",
+        BASE,
+        json={
+            "name": "cp-legacy",
+            "config": {
+                "served_models": [
+                    {
+                        "model_name": echo.name,
+                        "model_version": int(echo.version),
+                        "workload_size": "Small",
+                        "scale_to_zero_enabled": False,
+                        "environment_vars": {"GREETING": "hello from config"},
+                    }
+                ]
+            },
+        },
+    )
+    assert created.status_code == 200, created.text
+    ready = gateway.wait_for("cp-legacy")
+    [model] = ready["config"]["served_models"]
+    assert (model["name"], model["model_name"], model["model_version"]) == (
+        f"{echo.name}-{echo.version}",
+        echo.name,
+        echo.version,
+    )
+    assert model["environment_vars"] == {"GREETING": "hello from config"}
+    assert ready["config"]["served_entities"][0]["entity_name"] == echo.name
+    answer = gateway.api(
+        "POST",
+        "/serving-endpoints/cp-legacy/invocations",
+        json={"dataframe_records": [{"x": 1.0}, {"x": 2.0}]},
+    )
+    assert answer.json() == {"predictions": ["hello from config"] * 2}
+    gateway.api("DELETE", f"{BASE}/cp-legacy")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from tests.e2e.broken_model import register_broken
 from tests.e2e.conftest import Registered, register_into
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.load import SteadyLoad
+from tests.e2e.special_models import register_broken
 
 BASE = "/api/2.0/serving-endpoints"
 

@@ -1,0 +1,45 @@
+"""Pyfunc models for edge cases, pickled by value so replicas need not import the tests."""
+
+from __future__ import annotations
+
+import os
+
+import cloudpickle
+import mlflow
+import pandas as pd
+
+import tests.e2e.special_models as this_module
+
+
+class BrokenOnLoad(mlflow.pyfunc.PythonModel):
+    """Logs fine; fails when a replica loads it."""
+
+    def load_context(self, context) -> None:  # type: ignore[no-untyped-def]
+        raise RuntimeError("this model is broken on purpose")
+
+    def predict(self, context, model_input: pd.DataFrame) -> pd.Series:  # type: ignore[no-untyped-def]
+        return model_input.iloc[:, 0]
+
+
+class EnvironmentEcho(mlflow.pyfunc.PythonModel):
+    """Answers the value of the GREETING environment variable for every row."""
+
+    def predict(self, context, model_input: pd.DataFrame) -> list[str]:  # type: ignore[no-untyped-def]
+        return [os.environ.get("GREETING", "<unset>")] * len(model_input)
+
+
+def _register(name: str, model: mlflow.pyfunc.PythonModel) -> tuple[str, pd.DataFrame]:
+    cloudpickle.register_pickle_by_value(this_module)
+    sample = pd.DataFrame({"x": [1.0, 2.0]})
+    info = mlflow.pyfunc.log_model(
+        name="model", python_model=model, input_example=sample, registered_model_name=name
+    )
+    return f"models:/{name}/{info.registered_model_version}", sample
+
+
+def register_broken(name: str) -> tuple[str, pd.DataFrame]:
+    return _register(name, BrokenOnLoad())
+
+
+def register_environment_echo(name: str) -> tuple[str, pd.DataFrame]:
+    return _register(name, EnvironmentEcho())
