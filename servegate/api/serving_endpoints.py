@@ -20,6 +20,7 @@ from servegate.endpoint_config import EndpointConfig, validate_endpoint_name
 from servegate.errors import ResourceDoesNotExist
 from servegate.gateway.context import GatewayContext, principal_of
 from servegate.gateway.responses import OrjsonResponse
+from servegate.observability.logs import endpoint_group
 
 BASE = "/api/2.0/serving-endpoints"
 LOG_TAIL_BYTES = 256 * 1024
@@ -35,9 +36,7 @@ def _json(body: object) -> Response:
 
 async def _check_models_exist(context: GatewayContext, config: EndpointConfig) -> None:
     for entity in config.served_entities:
-        await run_in_threadpool(
-            context.registry.model_version, entity.entity_name, entity.entity_version
-        )
+        await run_in_threadpool(context.registry.resolve, entity.entity_name, entity.entity_version)
 
 
 async def create_endpoint(request: Request) -> Response:
@@ -107,8 +106,11 @@ async def _served_log(request: Request, build: bool) -> Response:
     known = {entity.name for config in endpoint.configs for entity in config.entities}
     if served not in known:
         raise ResourceDoesNotExist(f"Served model '{served}' does not exist in endpoint '{name}'.")
+    group = endpoint_group(name)
     path = (
-        context.log_paths.build_log(name, served) if build else context.log_paths.log(name, served)
+        context.log_paths.build_log(group, served)
+        if build
+        else context.log_paths.log(group, served)
     )
     return _json({"logs": await run_in_threadpool(_tail, path)})
 

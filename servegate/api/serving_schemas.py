@@ -20,6 +20,7 @@ from servegate.endpoint_config import (
     build_endpoint_config,
 )
 from servegate.errors import BadRequest, InvalidParameterValue
+from servegate.registry.snapshot import canonical_reference
 
 
 class _Input(BaseModel):
@@ -54,8 +55,9 @@ class _ServedInput(_Input):
         return value
 
     def _spec(self, model_name: str, model_version: str, legacy_form: bool) -> ServedEntitySpec:
+        model_version = canonical_reference(model_version)
         return ServedEntitySpec(
-            name=self.name or f"{model_name.replace('.', '-')}-{model_version}",
+            name=self.name or f"{model_name.replace('.', '-')}-{model_version.lstrip('@')}",
             entity_name=model_name,
             entity_version=model_version,
             workload_size=self.workload_size,

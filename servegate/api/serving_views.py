@@ -39,6 +39,8 @@ def _entity(row: ServedEntityRow) -> dict[str, Any]:
         "creator": row.creator,
         "creation_timestamp": row.created_at,
     }
+    if row.resolved_version is not None:
+        body["resolved_version"] = row.resolved_version
     if row.spec.get("environment_vars"):
         body["environment_vars"] = row.spec["environment_vars"]
     for bound in ("min_provisioned_concurrency", "max_provisioned_concurrency"):

@@ -21,7 +21,7 @@ class ReplicaKey:
 @dataclass(frozen=True)
 class ReplicaSpec:
     key: ReplicaKey
-    endpoint_name: str
+    log_group: str  # where its logs go (see servegate.observability.logs)
     model_uri: str
     concurrency: int
     environment_vars: dict[str, str] = field(default_factory=dict)

@@ -70,8 +70,8 @@ class LocalBackend:
 
     async def start(self, spec: ReplicaSpec, restarts: int = 0) -> ReplicaHandle:
         socket = self.socket_dir / f"r{os.getpid()}-{next(self._serial)}.sock"
-        log_path = self.log_paths.log(spec.endpoint_name, spec.served_name)
-        build_log = self.log_paths.build_log(spec.endpoint_name, spec.served_name)
+        log_path = self.log_paths.log(spec.log_group, spec.served_name)
+        build_log = self.log_paths.build_log(spec.log_group, spec.served_name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with build_log.open("a") as handle:
             handle.write(f"{_timestamp()} {_STARTING} {spec.model_uri}\n")
@@ -160,7 +160,7 @@ class LocalBackend:
             detail = replica.message or _failure_reason(build_log, log_path)
             replica.message = f"The replica {reason} before it was ready: {detail}"
         logger.warning(
-            "replica %s of %s %s", replica.spec.served_name, replica.spec.endpoint_name, reason
+            "replica %s of %s %s", replica.spec.served_name, replica.spec.log_group, reason
         )
 
     async def stop(self, replica: ReplicaHandle) -> None:

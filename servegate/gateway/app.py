@@ -15,13 +15,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
-from servegate.api import serving_endpoints
+from servegate.api import model_serving, serving_endpoints
 from servegate.auth.admin import ensure_admin_token
 from servegate.auth.middleware import AuthMiddleware
 from servegate.auth.tokens import Authenticator, TokenStore, new_token
 from servegate.backends.local import LocalBackend
 from servegate.errors import ServegateError, error_response
-from servegate.gateway import dataplane
+from servegate.gateway import dataplane, model_dataplane
 from servegate.gateway.context import GatewayContext
 from servegate.gateway.routing import RoutingTable
 from servegate.observability.logs import LogPaths
@@ -30,11 +30,18 @@ from servegate.registry.versions import RegistryClient
 from servegate.settings import Settings
 from servegate.store.database import Database
 from servegate.store.endpoints import EndpointStore
+from servegate.store.model_serving import ModelServingStore
 
 logger = logging.getLogger(__name__)
 
 SYSTEM_PRINCIPAL = "system"
-_API_PREFIXES = ("/api/2.0/serving-endpoints", "/serving-endpoints")
+_API_PREFIXES = (
+    "/api/2.0/serving-endpoints",
+    "/serving-endpoints",
+    "/model/",
+    "/api/2.0/mlflow/endpoints/",
+    "/api/2.0/preview/mlflow/endpoints/",
+)
 
 
 @dataclass
@@ -108,15 +115,18 @@ def build_gateway(settings: Settings) -> Gateway:
         settings.replica_start_timeout_s,
         settings.max_request_bytes,
     )
+    model_serving_store = ModelServingStore(database)
     reconciler = Reconciler(
         endpoints,
+        model_serving_store,
+        registry.reader,
         backend,
         routing,
         settings.reconcile_interval_s,
         settings.replica_request_timeout_s,
     )
     context = GatewayContext(
-        settings, database, endpoints, registry, routing, reconciler, log_paths
+        settings, database, endpoints, model_serving_store, registry, routing, reconciler, log_paths
     )
 
     @contextlib.asynccontextmanager
@@ -135,7 +145,9 @@ def build_gateway(settings: Settings) -> Gateway:
         Route("/health", health, methods=["GET"]),
         Route("/ping", health, methods=["GET"]),
         *serving_endpoints.routes,
+        *model_serving.routes,
         *dataplane.routes,
+        *model_dataplane.routes,
         *(
             Route(
                 prefix + "{rest:path}",

@@ -12,6 +12,7 @@ from servegate.registry.versions import RegistryClient
 from servegate.settings import Settings
 from servegate.store.database import Database
 from servegate.store.endpoints import EndpointStore
+from servegate.store.model_serving import ModelServingStore
 
 if TYPE_CHECKING:
     from servegate.gateway.routing import RoutingTable
@@ -23,6 +24,7 @@ class GatewayContext:
     settings: Settings
     database: Database
     endpoints: EndpointStore
+    model_serving: ModelServingStore
     registry: RegistryClient
     routing: RoutingTable
     reconciler: Reconciler

@@ -85,12 +85,10 @@ async def _forward(
     )
 
 
-async def _invoke(request: Request, served: str | None) -> Response:
+async def relay(request: Request, replicas: list[ReplicaHandle], served: str) -> Response:
+    """Forward the request's body to one of ``replicas`` and answer with what it says."""
     context: GatewayContext = request.app.state.context
-    routes = await _routes_of(context, request.path_params["name"])
-    served = _pick_served(routes, served)
-    replicas = routes.ready_replicas(served)
-    if not replicas:
+    if not any(replica.ready for replica in replicas):
         raise TemporarilyUnavailable(
             f"Served model '{served}' is not ready; retry shortly.", retry_after=_RETRY_AFTER_S
         )
@@ -100,7 +98,8 @@ async def _invoke(request: Request, served: str | None) -> Response:
         for name in _FORWARDED_REQUEST_HEADERS
         if (value := request.headers.get(name)) is not None
     }
-    answer = await _forward(replicas, body, headers, context.settings.replica_request_timeout_s)
+    ready = [replica for replica in replicas if replica.ready]
+    answer = await _forward(ready, body, headers, context.settings.replica_request_timeout_s)
     return Response(
         answer.content,
         status_code=answer.status_code,
@@ -109,6 +108,13 @@ async def _invoke(request: Request, served: str | None) -> Response:
             SERVED_MODEL_HEADER: served,
         },
     )
+
+
+async def _invoke(request: Request, served: str | None) -> Response:
+    context: GatewayContext = request.app.state.context
+    routes = await _routes_of(context, request.path_params["name"])
+    served = _pick_served(routes, served)
+    return await relay(request, routes.ready_replicas(served), served)
 
 
 async def invoke_endpoint(request: Request) -> Response:

@@ -1,7 +1,7 @@
 """The routing snapshot: published by the reconciler, read by the data plane.
 
 The data plane never queries the store or the registry: it reads the last published
-snapshot, a plain dict swapped in one assignment.
+snapshot, plain dicts swapped in one assignment.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from servegate.backends.base import ReplicaHandle, ReplicaKey
-from servegate.reconciler.desired import LiveEntity
+from servegate.reconciler.model_status import ModelStatus
+from servegate.reconciler.plan import Plan, entity_key
 from servegate.store.models import EndpointRow
 
 
@@ -27,21 +28,41 @@ class EndpointRoutes:
         return {served for served in self.replicas if self.ready_replicas(served)}
 
 
+@dataclass(frozen=True)
+class ModelRoutes:
+    """Per-model serving: a replica per kept version, and the version behind each reference."""
+
+    status: ModelStatus
+    versions: dict[str, ReplicaHandle | None] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.status.name
+
+
 class RoutingTable:
     def __init__(self) -> None:
         self._endpoints: dict[str, EndpointRoutes] = {}
+        self._models: dict[str, ModelRoutes] = {}
 
-    def publish(self, endpoints: dict[str, EndpointRoutes]) -> None:
+    def publish(self, endpoints: dict[str, EndpointRoutes], models: dict[str, ModelRoutes]) -> None:
         self._endpoints = endpoints
+        self._models = models
 
     def get(self, name: str) -> EndpointRoutes | None:
         return self._endpoints.get(name)
 
+    def model(self, name: str) -> ModelRoutes | None:
+        return self._models.get(name)
 
-def snapshot(
-    endpoints: list[EndpointRow], replicas: dict[ReplicaKey, ReplicaHandle]
+    def models(self) -> list[ModelRoutes]:
+        return list(self._models.values())
+
+
+def endpoint_routes(
+    endpoints: list[EndpointRow], plan: Plan, replicas: dict[ReplicaKey, ReplicaHandle]
 ) -> dict[str, EndpointRoutes]:
-    """Routes of every endpoint's *active* config, with the replicas of each served model."""
+    """Routes of every endpoint's *active* config, with the replica serving each entity now."""
     published: dict[str, EndpointRoutes] = {}
     for endpoint in endpoints:
         active = next((c for c in endpoint.configs if c.version == endpoint.active_version), None)
@@ -50,7 +71,9 @@ def snapshot(
             continue
         served: dict[str, tuple[ReplicaHandle, ...]] = {}
         for row in active.entities:
-            handle = replicas.get(LiveEntity.key_for(endpoint, row))
+            following = plan.entities.get(row.id)
+            version = following.current if following else None
+            handle = replicas.get(entity_key(endpoint, row, version)) if version else None
             served[row.name] = (handle,) if handle else ()
         published[endpoint.name] = EndpointRoutes(
             endpoint.name,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from servegate.backends.base import ReplicaHandle, ReplicaStatus
+from servegate.reconciler.following import Following
+from servegate.registry.snapshot import describe_reference, is_version_number
 from servegate.states import Deployment
 from servegate.store.models import ServedEntityRow
 
@@ -10,13 +12,24 @@ MAX_RESTART_DELAY_S = 30.0
 
 
 def entity_state(
-    handle: ReplicaHandle | None, row: ServedEntityRow, *, pending: bool
+    handle: ReplicaHandle | None, row: ServedEntityRow, *, pending: bool, following: Following
 ) -> tuple[Deployment, str]:
-    uri = f"models:/{row.entity_name}/{row.entity_version}"
+    reference = row.entity_version
+    if following.current is None:
+        message = f"Model '{row.entity_name}' has no version at {describe_reference(reference)}."
+        return (Deployment.FAILED if pending else Deployment.RECOVERING), message
+    uri = f"models:/{row.entity_name}/{following.current}"
+    if not is_version_number(reference):
+        uri += f" ({reference})"
     if handle is None:
         return Deployment.CREATING, f"Waiting for a replica of {uri}."
     status = handle.status
     if status is ReplicaStatus.READY:
+        if following.moving:
+            return Deployment.READY, (
+                f"Serving {uri}; starting version {following.target}, which {reference} "
+                "points at now."
+            )
         return Deployment.READY, f"Serving {uri}."
     if status is ReplicaStatus.STARTING:
         if handle.restarts:

@@ -1,10 +1,12 @@
-"""Makes the running replicas match the stored configs, and drives the endpoint state machine.
+"""Makes the running replicas match the stored configs and the registry, and drives the
+endpoint state machine.
 
-Each pass: read every endpoint; start a replica for every served entity of an active or
-in-progress config that has none; write each entity's deployment state; promote a pending
-config whose entities are all ready (or fail it if one could not start); publish the routing
-snapshot the data plane reads; then retire replicas nothing needs any more, after the
-requests they are answering have finished.
+Each pass: read every endpoint, the models with per-model serving, and (at most once a
+second) what the registry says about the models they name; plan the replicas that asks for;
+start what is missing and restart what died; write each entity's deployment state; promote a
+pending config whose entities are all ready (or fail it if one could not start); publish the
+routing snapshot the data plane reads; then retire replicas nothing needs any more, after
+the requests they are answering have finished.
 """
 
 from __future__ import annotations
@@ -15,40 +17,55 @@ import logging
 import time
 
 from servegate.backends.base import Backend, ReplicaHandle, ReplicaKey, ReplicaStatus
-from servegate.gateway.routing import RoutingTable, snapshot
-from servegate.reconciler.desired import LiveEntity, live_entities
+from servegate.gateway.routing import ModelRoutes, RoutingTable, endpoint_routes
+from servegate.reconciler.following import VersionFollower
 from servegate.reconciler.health import entity_state, restart_delay
+from servegate.reconciler.model_status import ModelStatus, model_status, status_events
+from servegate.reconciler.plan import Plan, entity_key, make_plan
+from servegate.registry.snapshot import RegistryReader, RegistrySnapshot, is_version_number
 from servegate.states import ConfigUpdate, Deployment
 from servegate.store.endpoints import EndpointStore
+from servegate.store.model_serving import ModelServingStore
 from servegate.store.models import EndpointRow
 
 logger = logging.getLogger(__name__)
 
 _DRAIN_POLL_S = 0.05
+REGISTRY_POLL_S = 1.0
 
 
 class Reconciler:
     def __init__(
         self,
         endpoints: EndpointStore,
+        model_serving: ModelServingStore,
+        registry: RegistryReader,
         backend: Backend,
         routing: RoutingTable,
         interval_s: float = 0.5,
         drain_timeout_s: float = 300.0,
     ) -> None:
         self.endpoints = endpoints
+        self.model_serving = model_serving
+        self.registry = registry
         self.backend = backend
         self.routing = routing
         self.interval_s = interval_s
         self.drain_timeout_s = drain_timeout_s
         self.replicas: dict[ReplicaKey, ReplicaHandle] = {}
-        self._written: dict[int, tuple[str, str]] = {}
+        self.follower = VersionFollower()
+        self._registry_snapshot: RegistrySnapshot = {}
+        self._registry_read_at = 0.0
+        self._written: dict[int, tuple[str, str, str | None]] = {}
+        self._model_status: dict[str, ModelStatus] = {}
         self._next_restart: dict[ReplicaKey, float] = {}
         self._wake = asyncio.Event()
         self._retiring: set[asyncio.Task[None]] = set()
 
-    def wake(self) -> None:
+    def wake(self, *, reread_registry: bool = False) -> None:
         """Run a pass now rather than at the next tick (after a control-plane change)."""
+        if reread_registry:
+            self._registry_read_at = 0.0
         self._wake.set()
 
     async def run(self) -> None:
@@ -63,33 +80,60 @@ class Reconciler:
 
     async def reconcile_once(self) -> None:
         endpoints = await asyncio.to_thread(self.endpoints.list)
-        await self._ensure_replicas(live_entities(endpoints))
-        if await self._settle(endpoints):
+        models = [row.model_name for row in await asyncio.to_thread(self.model_serving.list)]
+        registry = await self._read_registry(endpoints, models)
+        plan = self._plan(endpoints, models, registry)
+        await self._ensure_replicas(plan)
+        if await self._settle_endpoints(endpoints, plan):
             endpoints = await asyncio.to_thread(self.endpoints.list)
-        self.routing.publish(snapshot(endpoints, self.replicas))
-        self._retire({live.key for live in live_entities(endpoints)})
+            plan = self._plan(endpoints, models, registry)
+        model_routes = await self._settle_models(plan)
+        self.routing.publish(endpoint_routes(endpoints, plan, self.replicas), model_routes)
+        self._retire(set(plan.replicas))
 
-    async def _ensure_replicas(self, live: list[LiveEntity]) -> None:
+    async def _read_registry(
+        self, endpoints: list[EndpointRow], models: list[str]
+    ) -> RegistrySnapshot:
+        if time.monotonic() - self._registry_read_at >= REGISTRY_POLL_S:
+            names = set(models) | {
+                row.entity_name
+                for endpoint in endpoints
+                for config in endpoint.configs
+                for row in config.entities
+                if not is_version_number(row.entity_version)
+            }
+            self._registry_snapshot = await asyncio.to_thread(self.registry.read, sorted(names))
+            self._registry_read_at = time.monotonic()
+        return self._registry_snapshot
+
+    def _plan(
+        self, endpoints: list[EndpointRow], models: list[str], registry: RegistrySnapshot
+    ) -> Plan:
+        return make_plan(endpoints, models, registry, self.follower, self._is_ready)
+
+    def _is_ready(self, key: ReplicaKey) -> bool:
+        handle = self.replicas.get(key)
+        return handle is not None and handle.ready
+
+    async def _ensure_replicas(self, plan: Plan) -> None:
         now = time.monotonic()
-        for entity in live:
-            handle = self.replicas.get(entity.key)
+        for key, spec in plan.replicas.items():
+            handle = self.replicas.get(key)
             if handle is None:
-                self.replicas[entity.key] = await self.backend.start(entity.spec)
+                self.replicas[key] = await self.backend.start(spec)
                 continue
             if handle.status not in (ReplicaStatus.EXITED, ReplicaStatus.FAILED):
                 continue
-            if handle.status is ReplicaStatus.FAILED and entity.pending_only:
+            if handle.status is ReplicaStatus.FAILED and key in plan.pending_only:
                 continue  # the pending config fails instead; the active one keeps serving
             due = self._next_restart.setdefault(
-                entity.key, now + restart_delay(handle.restarts, handle.status)
+                key, now + restart_delay(handle.restarts, handle.status)
             )
             if now >= due:
-                del self._next_restart[entity.key]
-                self.replicas[entity.key] = await self.backend.start(
-                    entity.spec, restarts=handle.restarts + 1
-                )
+                del self._next_restart[key]
+                self.replicas[key] = await self.backend.start(spec, restarts=handle.restarts + 1)
 
-    async def _settle(self, endpoints: list[EndpointRow]) -> bool:
+    async def _settle_endpoints(self, endpoints: list[EndpointRow], plan: Plan) -> bool:
         """Write entity states; promote or fail pending configs. True if a config moved."""
         moved = False
         for endpoint in endpoints:
@@ -102,14 +146,22 @@ class Reconciler:
                     continue
                 states = []
                 for row in config.entities:
-                    handle = self.replicas.get(LiveEntity.key_for(endpoint, row))
-                    state, message = entity_state(handle, row, pending=is_pending)
+                    following = plan.entities[row.id]
+                    key = entity_key(endpoint, row, following.current)
+                    state, message = entity_state(
+                        self.replicas.get(key), row, pending=is_pending, following=following
+                    )
                     states.append(state)
-                    if self._written.get(row.id) != (state.value, message):
+                    written = (state.value, message, following.current)
+                    if self._written.get(row.id) != written:
                         await asyncio.to_thread(
-                            self.endpoints.set_entity_state, row.id, state, message
+                            self.endpoints.set_entity_state,
+                            row.id,
+                            state,
+                            message,
+                            following.current,
                         )
-                        self._written[row.id] = (state.value, message)
+                        self._written[row.id] = written
                 if is_pending and all(state is Deployment.READY for state in states):
                     moved |= await asyncio.to_thread(
                         self.endpoints.promote, endpoint.id, config.version
@@ -119,6 +171,21 @@ class Reconciler:
                         self.endpoints.fail_pending, endpoint.id, config.version
                     )
         return moved
+
+    async def _settle_models(self, plan: Plan) -> dict[str, ModelRoutes]:
+        """Per-model serving: compute each model's status, record what changed as events."""
+        routes: dict[str, ModelRoutes] = {}
+        for name, model in plan.models.items():
+            status = model_status(model, self.replicas)
+            for event in status_events(self._model_status.get(name), status):
+                await asyncio.to_thread(self.model_serving.add_event, name, *event)
+            self._model_status[name] = status
+            routes[name] = ModelRoutes(
+                status, {version: self.replicas.get(key) for version, key in model.kept.items()}
+            )
+        for name in self._model_status.keys() - plan.models.keys():
+            del self._model_status[name]
+        return routes
 
     def _retire(self, needed: set[ReplicaKey]) -> None:
         for key in [key for key in self.replicas if key not in needed]:

@@ -1,46 +1,55 @@
-"""Checks that a served entity names a model version the registry has."""
+"""Checks, on the control plane, that a model reference names something the registry has."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
 from servegate.errors import InvalidParameterValue, TemporarilyUnavailable
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    name: str
-    version: str
-    source: str
-
-    @property
-    def uri(self) -> str:
-        return f"models:/{self.name}/{self.version}"
+from servegate.registry.snapshot import (
+    RegisteredModelState,
+    RegistryReader,
+    canonical_reference,
+    describe_reference,
+    is_version_number,
+)
 
 
 class RegistryClient:
-    """A thin adapter over ``MlflowClient``, turning its errors into servegate's."""
+    """Resolves references for the API, turning registry problems into servegate errors."""
 
     def __init__(self, tracking_uri: str) -> None:
         self.tracking_uri = tracking_uri
-        self._client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.reader = RegistryReader(tracking_uri)
 
-    def model_version(self, name: str, version: str) -> ModelVersion:
-        if not str(version).isdigit():
-            raise InvalidParameterValue(
-                f"Model version {version!r} of '{name}' is not a version number."
-            )
+    def model(self, name: str) -> RegisteredModelState:
         try:
-            found = self._client.get_model_version(name, str(version))
+            state = self.reader.read_one(name)
         except MlflowException as error:
-            if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
-                raise InvalidParameterValue(
-                    f"Model '{name}' version {version} does not exist in the registry."
-                ) from error
             raise TemporarilyUnavailable(
                 f"The model registry could not be read: {error.message}", retry_after=2
             ) from error
-        return ModelVersion(name=found.name, version=str(found.version), source=found.source)
+        if not state.exists:
+            raise InvalidParameterValue(f"Registered model '{name}' does not exist.")
+        return state
+
+    def resolve(self, name: str, reference: str) -> str:
+        """The version ``reference`` (a number, a stage or ``@alias``) points at now."""
+        reference = canonical_reference(str(reference))
+        if not (is_version_number(reference) or reference.startswith("@")) and reference not in (
+            "Staging",
+            "Production",
+        ):
+            raise InvalidParameterValue(
+                f"Model version {reference!r} of '{name}' is not a version number, a stage "
+                "(Staging, Production) or an alias (@name)."
+            )
+        version = self.model(name).resolve(reference)
+        if version is None:
+            if is_version_number(reference):
+                raise InvalidParameterValue(
+                    f"Model '{name}' version {reference} does not exist in the registry."
+                )
+            raise InvalidParameterValue(
+                f"Model '{name}' has no version at {describe_reference(reference)}."
+            )
+        return version

@@ -167,12 +167,18 @@ class EndpointStore:
 
     # -- reconciler writes ---------------------------------------------------------------
 
-    def set_entity_state(self, entity_id: int, state: Deployment, message: str) -> None:
+    def set_entity_state(
+        self, entity_id: int, state: Deployment, message: str, resolved_version: str | None
+    ) -> None:
         with self.database.session() as session:
             session.execute(
                 update(ServedEntityRow)
                 .where(ServedEntityRow.id == entity_id)
-                .values(deployment_state=state.value, state_message=message)
+                .values(
+                    deployment_state=state.value,
+                    state_message=message,
+                    resolved_version=resolved_version,
+                )
             )
 
     def promote(self, endpoint_id: str, version: int) -> bool:

@@ -87,6 +87,7 @@ class ServedEntityRow(Base):
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
     deployment_state: Mapped[str] = mapped_column(String(32), nullable=False)
     state_message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    resolved_version: Mapped[str | None] = mapped_column(String(64))
 
     config: Mapped[ConfigRow] = relationship(back_populates="entities")
 
@@ -114,3 +115,24 @@ class TokenRow(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
     expires_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ModelServingRow(Base):
+    """A registered model whose every non-archived version is served (per-model serving)."""
+
+    __tablename__ = "model_serving"
+
+    model_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    creator: Mapped[str] = mapped_column(String(255), nullable=False)
+    enabled_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class ModelServingEventRow(Base):
+    __tablename__ = "model_serving_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(255), nullable=False, index=True)
+    timestamp: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    event_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    version: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text, nullable=False)

@@ -69,7 +69,7 @@ def test_entity_state_and_tags(database: Database) -> None:
     store = EndpointStore(database)
     endpoint = store.create("e", "alice", config("1"))
     entity_id = endpoint.configs[0].entities[0].id
-    store.set_entity_state(entity_id, Deployment.READY, "Serving.")
+    store.set_entity_state(entity_id, Deployment.READY, "Serving.", "1")
     entity = store.get("e").configs[0].entities[0]
     assert (entity.deployment_state, entity.state_message) == ("DEPLOYMENT_READY", "Serving.")
     tags = store.patch_tags("e", {"a": "1", "b": None}, [])
