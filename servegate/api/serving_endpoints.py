@@ -53,7 +53,7 @@ async def create_endpoint(request: Request) -> Response:
         body.description,
         {tag.key: tag.value for tag in body.tags},
     )
-    context.reconciler.wake()
+    context.reconciler.wake(reread_registry=True)
     return _json(endpoint_detailed(endpoint, "CAN_MANAGE"))
 
 
@@ -83,7 +83,7 @@ async def update_config(request: Request) -> Response:
     endpoint = await run_in_threadpool(
         context.endpoints.update_config, name, principal_of(request), config
     )
-    context.reconciler.wake()
+    context.reconciler.wake(reread_registry=True)
     return _json(endpoint_detailed(endpoint, "CAN_MANAGE"))
 
 

@@ -12,11 +12,21 @@ MAX_RESTART_DELAY_S = 30.0
 
 
 def entity_state(
-    handle: ReplicaHandle | None, row: ServedEntityRow, *, pending: bool, following: Following
+    handle: ReplicaHandle | None,
+    row: ServedEntityRow,
+    *,
+    pending: bool,
+    following: Following,
+    registry_checked: bool,
 ) -> tuple[Deployment, str]:
+    """``registry_checked``: the registry was read after this config was stored, so a
+    reference that resolves to nothing really points nowhere (not merely not seen yet)."""
     reference = row.entity_version
     if following.current is None:
-        message = f"Model '{row.entity_name}' has no version at {describe_reference(reference)}."
+        where = describe_reference(reference)
+        if not registry_checked:
+            return Deployment.CREATING, f"Resolving {where} of '{row.entity_name}'."
+        message = f"Model '{row.entity_name}' has no version at {where}."
         return (Deployment.FAILED if pending else Deployment.RECOVERING), message
     uri = f"models:/{row.entity_name}/{following.current}"
     if not is_version_number(reference):

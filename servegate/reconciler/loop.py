@@ -56,6 +56,7 @@ class Reconciler:
         self.follower = VersionFollower()
         self._registry_snapshot: RegistrySnapshot = {}
         self._registry_read_at = 0.0
+        self._registry_read_wall_ms = 0
         self._written: dict[int, tuple[str, str, str | None]] = {}
         self._model_status: dict[str, ModelStatus] = {}
         self._next_restart: dict[ReplicaKey, float] = {}
@@ -102,8 +103,10 @@ class Reconciler:
                 for row in config.entities
                 if not is_version_number(row.entity_version)
             }
+            started_ms = int(time.time() * 1000)
             self._registry_snapshot = await asyncio.to_thread(self.registry.read, sorted(names))
             self._registry_read_at = time.monotonic()
+            self._registry_read_wall_ms = started_ms
         return self._registry_snapshot
 
     def _plan(
@@ -149,7 +152,11 @@ class Reconciler:
                     following = plan.entities[row.id]
                     key = entity_key(endpoint, row, following.current)
                     state, message = entity_state(
-                        self.replicas.get(key), row, pending=is_pending, following=following
+                        self.replicas.get(key),
+                        row,
+                        pending=is_pending,
+                        following=following,
+                        registry_checked=self._registry_read_wall_ms > config.start_time,
                     )
                     states.append(state)
                     written = (state.value, message, following.current)

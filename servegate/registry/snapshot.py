@@ -108,20 +108,18 @@ class RegistryReader:
         return snapshot
 
     def read_one(self, name: str) -> RegisteredModelState:
-        escaped = name.replace("'", "\\'")
-        found = self._client.search_model_versions(f"name = '{escaped}'")
-        if not found:
-            try:
-                self._client.get_registered_model(name)
-            except MlflowException:
+        try:
+            registered = self._client.get_registered_model(name)
+        except MlflowException as error:
+            if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
                 return RegisteredModelState(name, exists=False)
-        versions: dict[str, VersionInfo] = {}
-        aliases: dict[str, str] = {}
-        for version in found:
-            number = str(version.version)
-            versions[number] = VersionInfo(
-                number, version.current_stage or "None", version.status == "READY"
+            raise
+        escaped = name.replace("'", "\\'")
+        versions = {
+            str(found.version): VersionInfo(
+                str(found.version), found.current_stage or "None", found.status == "READY"
             )
-            for alias in version.aliases or ():
-                aliases[alias] = number
+            for found in self._client.search_model_versions(f"name = '{escaped}'")
+        }
+        aliases = {alias: str(version) for alias, version in (registered.aliases or {}).items()}
         return RegisteredModelState(name, True, versions, aliases)

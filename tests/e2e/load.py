@@ -20,6 +20,7 @@ class SteadyLoad:
     outcomes: Counter[str] = field(default_factory=Counter)
     served: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    first_seen: dict[str, float] = field(default_factory=dict)  # served name → monotonic time
     _stop: threading.Event = field(default_factory=threading.Event)
     _workers: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -51,6 +52,7 @@ class SteadyLoad:
                 with self._lock:
                     self.outcomes[outcome] += 1
                     self.served[served] += 1
+                    self.first_seen.setdefault(served, time.monotonic())
                     if outcome != "200":
                         self.failures.append(f"{outcome}: {detail}")
 
