@@ -183,6 +183,7 @@ def test_stage_and_alias_moves_under_load(
             time.sleep(0.5)
         assert load.failures == [], load.failures[:3]
         assert load.total > 20
+    print(f"seconds from registry move to first answer by the new version: {switches}")
     assert all(seconds <= 5.0 for seconds in switches.values()), switches
     aliases = status(gateway, "list-version-aliases").json()["aliases"]
     assert {"alias": "Production", "endpoint_version_name": "2"} in aliases
