@@ -16,10 +16,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from servegate.errors import BadRequest, InvalidParameterValue
-from servegate.gateway.context import GatewayContext, principal_of
+from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.responses import OrjsonResponse
 from servegate.reconciler.model_status import ENDPOINT_PENDING, ModelStatus
 from servegate.reconciler.plan import DEFAULT_REFERENCE
+from servegate.store.models import SERVED_MODEL
+from servegate.store.principals import CREATE_ENDPOINTS
 
 PREFIXES = ("/api/2.0/mlflow/endpoints", "/api/2.0/preview/mlflow/endpoints")
 
@@ -46,11 +48,13 @@ def _context(request: Request) -> GatewayContext:
     return request.app.state.context
 
 
-async def _enabled_status(request: Request) -> tuple[str, ModelStatus]:
+async def _enabled_status(request: Request, needed: str = "CAN_VIEW") -> tuple[str, ModelStatus]:
+    """The serving status of the model named in the request, if the caller holds ``needed``."""
     context = _context(request)
     name = await _model_name(request)
     if await run_in_threadpool(context.model_serving.get, name) is None:
         raise InvalidParameterValue(f"Serving is not enabled for registered model '{name}'.")
+    context.access.require(caller_of(request), SERVED_MODEL, name, needed, f"model '{name}'")
     routes = context.routing.model(name)
     if routes is None:
         return name, ModelStatus(name, ENDPOINT_PENDING, "Serving is starting.")
@@ -67,18 +71,24 @@ def _endpoint_body(status: ModelStatus) -> dict[str, Any]:
 
 async def enable(request: Request) -> Response:
     context = _context(request)
+    caller = caller_of(request)
+    context.access.require_entitlement(caller, CREATE_ENDPOINTS, "enable model serving")
     name = await _model_name(request)
     await run_in_threadpool(context.registry.model, name)  # 400 if the model does not exist
-    await run_in_threadpool(context.model_serving.enable, name, principal_of(request))
+    await run_in_threadpool(context.model_serving.enable, name, caller.name, caller.id)
+    await run_in_threadpool(context.access.refresh)
     context.reconciler.wake(reread_registry=True)
     return OrjsonResponse({})
 
 
 async def disable(request: Request) -> Response:
     context = _context(request)
+    caller = caller_of(request)
     name = await _model_name(request)
-    await run_in_threadpool(context.model_serving.disable, name, principal_of(request))
-    context.reconciler.wake()
+    if await run_in_threadpool(context.model_serving.get, name) is not None:
+        context.access.require(caller, SERVED_MODEL, name, "CAN_MANAGE", f"model '{name}'")
+        await run_in_threadpool(context.model_serving.disable, name, caller.name)
+        context.reconciler.wake()
     return OrjsonResponse({})
 
 
@@ -89,9 +99,12 @@ async def get_status(request: Request) -> Response:
 
 async def list_endpoints(request: Request) -> Response:
     context = _context(request)
+    caller = caller_of(request)
     enabled = await run_in_threadpool(context.model_serving.list)
     bodies = []
     for row in enabled:
+        if context.access.level(caller, SERVED_MODEL, row.model_name) is None:
+            continue
         routes = context.routing.model(row.model_name)
         status = routes.status if routes else ModelStatus(row.model_name, ENDPOINT_PENDING, "")
         bodies.append(_endpoint_body(status))

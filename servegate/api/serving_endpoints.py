@@ -18,9 +18,11 @@ from servegate.api.serving_schemas import (
 from servegate.api.serving_views import endpoint_detailed, endpoint_summary, tags_body
 from servegate.endpoint_config import EndpointConfig, validate_endpoint_name
 from servegate.errors import ResourceDoesNotExist
-from servegate.gateway.context import GatewayContext, principal_of
+from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.responses import OrjsonResponse
 from servegate.observability.logs import endpoint_group
+from servegate.store.models import SERVING_ENDPOINT, EndpointRow
+from servegate.store.principals import CREATE_ENDPOINTS
 
 BASE = "/api/2.0/serving-endpoints"
 LOG_TAIL_BYTES = 256 * 1024
@@ -39,8 +41,21 @@ async def _check_models_exist(context: GatewayContext, config: EndpointConfig) -
         await run_in_threadpool(context.registry.resolve, entity.entity_name, entity.entity_version)
 
 
+async def _authorized(request: Request, needed: str) -> tuple[EndpointRow, str]:
+    """The endpoint named in the path, if the caller holds ``needed`` on it (403 otherwise)."""
+    context = _context(request)
+    name = request.path_params["name"]
+    endpoint = await run_in_threadpool(context.endpoints.get, name)
+    level = context.access.require(
+        caller_of(request), SERVING_ENDPOINT, endpoint.id, needed, f"endpoint '{name}'"
+    )
+    return endpoint, level
+
+
 async def create_endpoint(request: Request) -> Response:
     context = _context(request)
+    caller = caller_of(request)
+    context.access.require_entitlement(caller, CREATE_ENDPOINTS, "create serving endpoints")
     body = parse_body(await request.body(), CreateEndpointInput)
     name = validate_endpoint_name(body.name)
     config = body.to_config()
@@ -48,46 +63,58 @@ async def create_endpoint(request: Request) -> Response:
     endpoint = await run_in_threadpool(
         context.endpoints.create,
         name,
-        principal_of(request),
+        caller.name,
+        caller.id,
         config,
         body.description,
         {tag.key: tag.value for tag in body.tags},
     )
+    await run_in_threadpool(context.access.refresh)
     context.reconciler.wake(reread_registry=True)
     return _json(endpoint_detailed(endpoint, "CAN_MANAGE"))
 
 
 async def list_endpoints(request: Request) -> Response:
-    endpoints = await run_in_threadpool(_context(request).endpoints.list)
-    return _json({"endpoints": [endpoint_summary(endpoint) for endpoint in endpoints]})
+    context = _context(request)
+    caller = caller_of(request)
+    endpoints = await run_in_threadpool(context.endpoints.list)
+    visible = [
+        endpoint
+        for endpoint in endpoints
+        if context.access.level(caller, SERVING_ENDPOINT, endpoint.id) is not None
+    ]
+    return _json({"endpoints": [endpoint_summary(endpoint) for endpoint in visible]})
 
 
 async def get_endpoint(request: Request) -> Response:
-    endpoint = await run_in_threadpool(_context(request).endpoints.get, request.path_params["name"])
-    return _json(endpoint_detailed(endpoint, "CAN_MANAGE"))
+    endpoint, level = await _authorized(request, "CAN_VIEW")
+    return _json(endpoint_detailed(endpoint, level))
 
 
 async def delete_endpoint(request: Request) -> Response:
     context = _context(request)
+    await _authorized(request, "CAN_MANAGE")
     await run_in_threadpool(context.endpoints.delete, request.path_params["name"])
+    await run_in_threadpool(context.access.refresh)
     context.reconciler.wake()
     return _json({})
 
 
 async def update_config(request: Request) -> Response:
     context = _context(request)
-    name = request.path_params["name"]
+    await _authorized(request, "CAN_MANAGE")
     config = parse_body(await request.body(), EndpointConfigInput).to_config()
-    await run_in_threadpool(context.endpoints.get, name)
     await _check_models_exist(context, config)
+    caller = caller_of(request)
     endpoint = await run_in_threadpool(
-        context.endpoints.update_config, name, principal_of(request), config
+        context.endpoints.update_config, request.path_params["name"], caller.name, config
     )
     context.reconciler.wake(reread_registry=True)
     return _json(endpoint_detailed(endpoint, "CAN_MANAGE"))
 
 
 async def patch_tags(request: Request) -> Response:
+    await _authorized(request, "CAN_MANAGE")
     body = parse_body(await request.body(), PatchTagsInput)
     tags = await run_in_threadpool(
         _context(request).endpoints.patch_tags,
@@ -100,9 +127,8 @@ async def patch_tags(request: Request) -> Response:
 
 async def _served_log(request: Request, build: bool) -> Response:
     context = _context(request)
-    name = request.path_params["name"]
-    served = request.path_params["served"]
-    endpoint = await run_in_threadpool(context.endpoints.get, name)
+    endpoint, _ = await _authorized(request, "CAN_MANAGE")
+    name, served = endpoint.name, request.path_params["served"]
     known = {entity.name for config in endpoint.configs for entity in config.entities}
     if served not in known:
         raise ResourceDoesNotExist(f"Served model '{served}' does not exist in endpoint '{name}'.")

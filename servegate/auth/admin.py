@@ -6,8 +6,7 @@ import os
 
 from servegate.auth.tokens import TokenStore, new_token
 from servegate.settings import Settings
-
-ADMIN_PRINCIPAL = "admin"
+from servegate.store.principals import ADMIN_ID
 
 
 def read_admin_token(settings: Settings) -> str | None:
@@ -28,5 +27,5 @@ def ensure_admin_token(settings: Settings, tokens: TokenStore) -> tuple[str, boo
         fd = os.open(settings.admin_token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(token + "\n")
-    tokens.put("admin", token, ADMIN_PRINCIPAL, comment="admin token")
+    tokens.put(ADMIN_ID, token, ADMIN_ID, comment="admin token")
     return token, created

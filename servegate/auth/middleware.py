@@ -11,7 +11,7 @@ import binascii
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from servegate.auth.tokens import Authenticator
+from servegate.auth.access import AccessControl
 from servegate.errors import error_body
 
 PUBLIC_PATHS = frozenset({"/health", "/ping", "/.well-known/databricks-config"})
@@ -33,9 +33,9 @@ def presented_token(authorization: str) -> str | None:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+    def __init__(self, app: ASGIApp, access: AccessControl) -> None:
         self.app = app
-        self.authenticator = authenticator
+        self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in PUBLIC_PATHS:
@@ -47,8 +47,8 @@ class AuthMiddleware:
                 authorization = value.decode("latin-1")
                 break
         token = presented_token(authorization)
-        principal = self.authenticator.principal_for(token) if token else None
-        if principal is None:
+        caller = self.access.authenticate(token) if token else None
+        if caller is None:
             await _reject(
                 send,
                 "Credential was not sent or was of an unsupported type."
@@ -56,7 +56,7 @@ class AuthMiddleware:
                 else "Invalid access token.",
             )
             return
-        scope["servegate.principal"] = principal
+        scope["servegate.caller"] = caller
         await self.app(scope, receive, send)
 
 

@@ -1,7 +1,8 @@
-"""API tokens: generated, stored as SHA-256 digests, and checked without a store query.
+"""API tokens: generated, shown once, stored only as SHA-256 digests, revocable, expiring.
 
-Tokens are 256-bit random secrets, so a digest lookup is as safe as a constant-time
-comparison of the secret itself: a caller cannot steer the digest of a guess.
+Tokens are 256-bit random secrets, so looking a presented token up by its digest is as safe
+as a constant-time comparison of the secret itself: a caller cannot steer the digest of a
+guess, and the final comparison is ``hmac.compare_digest`` all the same.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+import uuid
+from collections.abc import Mapping
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from servegate.errors import InvalidParameterValue, ResourceDoesNotExist
 from servegate.store.database import Database
 from servegate.store.models import TokenRow
 
@@ -26,47 +30,71 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 class TokenStore:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def put(self, token_id: str, token: str, principal: str, comment: str | None = None) -> None:
-        """Create or replace the token with id ``token_id``."""
+    def put(self, token_id: str, token: str, principal_id: str, comment: str | None = None) -> None:
+        """Create or replace the token with id ``token_id`` (the admin token)."""
         with self.database.session() as session:
             row = session.get(TokenRow, token_id)
             if row is None:
-                row = TokenRow(id=token_id, created_at=int(time.time() * 1000))
+                row = TokenRow(id=token_id, created_at=now_ms())
                 session.add(row)
             row.token_hash = hash_token(token)
-            row.principal = principal
+            row.principal = principal_id
             row.comment = comment
+            row.revoked_at = None
 
-    def active_digests(self) -> dict[str, str]:
-        now = int(time.time() * 1000)
+    def create(
+        self, principal_id: str, lifetime_seconds: int | None, comment: str | None
+    ) -> tuple[str, TokenRow]:
+        """A new token for ``principal_id``: the secret (shown once) and its stored record."""
+        if lifetime_seconds is not None and lifetime_seconds <= 0:
+            raise InvalidParameterValue("lifetime_seconds must be positive (or omitted).")
+        token = new_token()
+        created = now_ms()
+        row = TokenRow(
+            id=uuid.uuid4().hex,
+            token_hash=hash_token(token),
+            principal=principal_id,
+            comment=comment,
+            created_at=created,
+            expires_at=created + lifetime_seconds * 1000 if lifetime_seconds else None,
+        )
         with self.database.session() as session:
-            rows = session.scalars(select(TokenRow))
-            return {
-                row.token_hash: row.principal
-                for row in rows
-                if row.expires_at is None or row.expires_at > now
-            }
+            session.add(row)
+        return token, row
 
+    def list(self, principal_id: str | None = None) -> list[TokenRow]:
+        with self.database.session() as session:
+            query = (
+                select(TokenRow).where(TokenRow.revoked_at.is_(None)).order_by(TokenRow.created_at)
+            )
+            if principal_id is not None:
+                query = query.where(TokenRow.principal == principal_id)
+            return list(session.scalars(query))
 
-class Authenticator:
-    """Maps a presented token to its principal from an in-memory copy of the digests."""
+    def revoke(self, token_id: str, principal_id: str | None = None) -> None:
+        """Revoke a token (only the owner's, when ``principal_id`` is given)."""
+        with self.database.session() as session:
+            query = update(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None))
+            if principal_id is not None:
+                query = query.where(TokenRow.principal == principal_id)
+            if session.execute(query.values(revoked_at=now_ms())).rowcount != 1:
+                raise ResourceDoesNotExist(f"No token with id '{token_id}'.")
 
-    def __init__(self, tokens: TokenStore) -> None:
-        self.tokens = tokens
-        self._digests: dict[str, str] = {}
-        self._process_tokens: dict[str, str] = {}
+    def active(self) -> list[TokenRow]:
+        with self.database.session() as session:
+            return list(session.scalars(select(TokenRow).where(TokenRow.revoked_at.is_(None))))
 
-    def refresh(self) -> None:
-        self._digests = {**self.tokens.active_digests(), **self._process_tokens}
-
-    def add_process_token(self, token: str, principal: str) -> None:
-        """A token that lives only as long as this process (replicas use it)."""
-        self._process_tokens[hash_token(token)] = principal
-        self._digests[hash_token(token)] = principal
-
-    def principal_for(self, token: str) -> str | None:
-        return self._digests.get(hash_token(token))
+    def record_use(self, last_used: Mapping[str, int]) -> None:
+        with self.database.session() as session:
+            for token_id, stamp in last_used.items():
+                session.execute(
+                    update(TokenRow).where(TokenRow.id == token_id).values(last_used_at=stamp)
+                )

@@ -15,10 +15,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
-from servegate.api import model_serving, serving_endpoints
+from servegate.api import model_serving, permissions, scim, serving_endpoints
+from servegate.api import tokens as tokens_api
+from servegate.auth.access import AccessControl, Caller
 from servegate.auth.admin import ensure_admin_token
 from servegate.auth.middleware import AuthMiddleware
-from servegate.auth.tokens import Authenticator, TokenStore, new_token
+from servegate.auth.tokens import TokenStore, new_token
 from servegate.backends.local import LocalBackend
 from servegate.errors import ServegateError, error_response
 from servegate.gateway import dataplane, model_dataplane
@@ -31,16 +33,22 @@ from servegate.settings import Settings
 from servegate.store.database import Database
 from servegate.store.endpoints import EndpointStore
 from servegate.store.model_serving import ModelServingStore
+from servegate.store.principals import PrincipalStore
 
 logger = logging.getLogger(__name__)
 
-SYSTEM_PRINCIPAL = "system"
+# Replicas reach the embedded registry with a token that dies with this process.
+SYSTEM_CALLER = Caller("system", "system", "service_principal", is_admin=True)
+ACCESS_REFRESH_S = 2.0
 _API_PREFIXES = (
     "/api/2.0/serving-endpoints",
     "/serving-endpoints",
     "/model/",
     "/api/2.0/mlflow/endpoints/",
     "/api/2.0/preview/mlflow/endpoints/",
+    "/api/2.0/permissions/",
+    "/api/2.0/token",
+    "/api/2.0/preview/scim/",
 )
 
 
@@ -78,16 +86,28 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return error_response(failure)
 
 
+async def refresh_access(access: AccessControl) -> None:
+    """Pick up changes made by other gateways, and record when tokens were last used."""
+    while True:
+        await asyncio.sleep(ACCESS_REFRESH_S)
+        try:
+            await asyncio.to_thread(access.tokens.record_use, access.take_last_used())
+            await asyncio.to_thread(access.refresh)
+        except Exception:
+            logger.exception("refreshing access control failed; retrying")
+
+
 def build_gateway(settings: Settings) -> Gateway:
     settings.ensure_home()
     database = Database(settings.resolved_store_url)
     database.migrate()
     tokens = TokenStore(database)
+    principals = PrincipalStore(database)
     admin_token, created = ensure_admin_token(settings, tokens)
-    authenticator = Authenticator(tokens)
-    authenticator.refresh()
+    access = AccessControl(principals, tokens)
+    access.refresh()
     system_token = new_token()
-    authenticator.add_process_token(system_token, SYSTEM_PRINCIPAL)
+    access.add_process_token(system_token, SYSTEM_CALLER)
 
     registry_routes: list[BaseRoute] = []
     if settings.embedded_registry:
@@ -126,18 +146,34 @@ def build_gateway(settings: Settings) -> Gateway:
         settings.replica_request_timeout_s,
     )
     context = GatewayContext(
-        settings, database, endpoints, model_serving_store, registry, routing, reconciler, log_paths
+        settings=settings,
+        database=database,
+        endpoints=endpoints,
+        model_serving=model_serving_store,
+        registry=registry,
+        routing=routing,
+        reconciler=reconciler,
+        log_paths=log_paths,
+        access=access,
+        principals=principals,
+        tokens=tokens,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        loop_task = asyncio.create_task(reconciler.run())
+        tasks = [
+            asyncio.create_task(reconciler.run()),
+            asyncio.create_task(refresh_access(access)),
+        ]
         try:
             yield
         finally:
-            loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop_task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await asyncio.to_thread(access.tokens.record_use, access.take_last_used())
             await reconciler.shutdown()
             database.dispose()
 
@@ -146,6 +182,9 @@ def build_gateway(settings: Settings) -> Gateway:
         Route("/ping", health, methods=["GET"]),
         *serving_endpoints.routes,
         *model_serving.routes,
+        *permissions.routes,
+        *tokens_api.routes,
+        *scim.routes,
         *dataplane.routes,
         *model_dataplane.routes,
         *(
@@ -160,7 +199,7 @@ def build_gateway(settings: Settings) -> Gateway:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(AuthMiddleware, authenticator=authenticator)],
+        middleware=[Middleware(AuthMiddleware, access=access)],
         exception_handlers={ServegateError: _servegate_error, HTTPException: _http_error},
         lifespan=lifespan,
     )

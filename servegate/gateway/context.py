@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
+from servegate.auth.access import AccessControl, Caller
+from servegate.auth.tokens import TokenStore
 from servegate.observability.logs import LogPaths
 from servegate.registry.versions import RegistryClient
 from servegate.settings import Settings
 from servegate.store.database import Database
 from servegate.store.endpoints import EndpointStore
 from servegate.store.model_serving import ModelServingStore
+from servegate.store.principals import PrincipalStore
 
 if TYPE_CHECKING:
     from servegate.gateway.routing import RoutingTable
@@ -29,8 +32,11 @@ class GatewayContext:
     routing: RoutingTable
     reconciler: Reconciler
     log_paths: LogPaths
+    access: AccessControl
+    principals: PrincipalStore
+    tokens: TokenStore
 
 
-def principal_of(connection: HTTPConnection) -> str:
-    """The authenticated principal, set by the auth middleware."""
-    return connection.scope["servegate.principal"]
+def caller_of(connection: HTTPConnection) -> Caller:
+    """The authenticated caller, set by the auth middleware."""
+    return connection.scope["servegate.caller"]

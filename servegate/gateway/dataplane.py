@@ -22,19 +22,26 @@ from servegate.errors import (
     ResourceDoesNotExist,
     TemporarilyUnavailable,
 )
-from servegate.gateway.context import GatewayContext
+from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.routing import EndpointRoutes
 from servegate.gateway.traffic import choose_served
+from servegate.store.models import SERVING_ENDPOINT
 
 SERVED_MODEL_HEADER = "served-model-name"
 _FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "x-request-id")
 _RETRY_AFTER_S = 1
 
 
-async def _routes_of(context: GatewayContext, name: str) -> EndpointRoutes:
+async def _routes_of(request: Request, context: GatewayContext, name: str) -> EndpointRoutes:
+    """The endpoint's routes, if the caller may query it (404 if unknown, 403 if not allowed)."""
     routes = context.routing.get(name)
-    if routes is None:
-        await run_in_threadpool(context.endpoints.get, name)  # 404 if it does not exist
+    if routes is None:  # not published yet: just created, or unknown (404)
+        endpoint_id = (await run_in_threadpool(context.endpoints.get, name)).id
+    else:
+        endpoint_id = routes.id
+    context.access.require(
+        caller_of(request), SERVING_ENDPOINT, endpoint_id, "CAN_QUERY", f"endpoint '{name}'"
+    )
     if routes is None or routes.config_version is None:
         raise TemporarilyUnavailable(
             f"Endpoint '{name}' is not ready yet; its served models are starting.",
@@ -112,7 +119,7 @@ async def relay(request: Request, replicas: list[ReplicaHandle], served: str) ->
 
 async def _invoke(request: Request, served: str | None) -> Response:
     context: GatewayContext = request.app.state.context
-    routes = await _routes_of(context, request.path_params["name"])
+    routes = await _routes_of(request, context, request.path_params["name"])
     served = _pick_served(routes, served)
     return await relay(request, routes.ready_replicas(served), served)
 

@@ -13,22 +13,27 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from servegate.errors import ResourceDoesNotExist, TemporarilyUnavailable
-from servegate.gateway.context import GatewayContext
+from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.dataplane import relay
 from servegate.gateway.routing import ModelRoutes
 from servegate.reconciler.plan import DEFAULT_REFERENCE
 from servegate.registry.snapshot import canonical_reference, describe_reference, is_version_number
+from servegate.store.models import SERVED_MODEL
 
 
-async def _model_routes(context: GatewayContext, name: str) -> ModelRoutes:
+async def _model_routes(request: Request, context: GatewayContext, name: str) -> ModelRoutes:
     routes = context.routing.model(name)
     if routes is not None:
+        context.access.require(
+            caller_of(request), SERVED_MODEL, name, "CAN_QUERY", f"model '{name}'"
+        )
         return routes
     if await run_in_threadpool(context.model_serving.get, name) is None:
         raise ResourceDoesNotExist(
             f"Serving is not enabled for registered model '{name}'; enable it with "
             "POST /api/2.0/mlflow/endpoints/enable."
         )
+    context.access.require(caller_of(request), SERVED_MODEL, name, "CAN_QUERY", f"model '{name}'")
     raise TemporarilyUnavailable(f"Serving for model '{name}' is starting; retry shortly.")
 
 
@@ -52,7 +57,7 @@ def _version_for(routes: ModelRoutes, reference: str) -> str:
 
 async def _invoke(request: Request, reference: str) -> Response:
     context: GatewayContext = request.app.state.context
-    routes = await _model_routes(context, request.path_params["model"])
+    routes = await _model_routes(request, context, request.path_params["model"])
     version = _version_for(routes, canonical_reference(reference))
     handle = routes.versions.get(version)
     return await relay(request, [handle] if handle else [], f"{routes.name}-{version}")

@@ -16,6 +16,7 @@ from servegate.store.models import EndpointRow
 
 @dataclass(frozen=True)
 class EndpointRoutes:
+    id: str
     name: str
     config_version: int | None
     routes: tuple[tuple[str, int], ...] = ()
@@ -67,7 +68,7 @@ def endpoint_routes(
     for endpoint in endpoints:
         active = next((c for c in endpoint.configs if c.version == endpoint.active_version), None)
         if active is None:
-            published[endpoint.name] = EndpointRoutes(endpoint.name, None)
+            published[endpoint.name] = EndpointRoutes(endpoint.id, endpoint.name, None)
             continue
         served: dict[str, tuple[ReplicaHandle, ...]] = {}
         for row in active.entities:
@@ -76,6 +77,7 @@ def endpoint_routes(
             handle = replicas.get(entity_key(endpoint, row, version)) if version else None
             served[row.name] = (handle,) if handle else ()
         published[endpoint.name] = EndpointRoutes(
+            endpoint.id,
             endpoint.name,
             active.version,
             tuple((r["served_entity_name"], r["traffic_percentage"]) for r in active.routes),

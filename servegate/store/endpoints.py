@@ -18,7 +18,15 @@ from servegate.endpoint_config import EndpointConfig, Route, ServedEntitySpec
 from servegate.errors import ResourceAlreadyExists, ResourceConflict, ResourceDoesNotExist
 from servegate.states import ConfigStatus, ConfigUpdate, Deployment
 from servegate.store.database import Database
-from servegate.store.models import ConfigRow, EndpointRow, ServedEntityRow, TagRow
+from servegate.store.models import (
+    CAN_MANAGE,
+    SERVING_ENDPOINT,
+    ConfigRow,
+    EndpointRow,
+    PermissionRow,
+    ServedEntityRow,
+    TagRow,
+)
 
 
 def now_ms() -> int:
@@ -59,6 +67,18 @@ class EndpointStore:
         with self.database.session() as session:
             return self._get(session, name)
 
+    def get_by_id(self, endpoint_id: str) -> EndpointRow:
+        with self.database.session() as session:
+            query = (
+                select(EndpointRow).where(EndpointRow.id == endpoint_id).options(*_ENDPOINT_LOAD)
+            )
+            row = session.scalars(query).one_or_none()
+            if row is None:
+                raise ResourceDoesNotExist(
+                    f"Serving endpoint with id '{endpoint_id}' does not exist."
+                )
+            return row
+
     def list(self) -> list[EndpointRow]:
         with self.database.session() as session:
             query = select(EndpointRow).options(*_ENDPOINT_LOAD).order_by(EndpointRow.name)
@@ -78,6 +98,7 @@ class EndpointStore:
         self,
         name: str,
         creator: str,
+        creator_id: str,
         config: EndpointConfig,
         description: str | None = None,
         tags: dict[str, str | None] | None = None,
@@ -102,6 +123,14 @@ class EndpointStore:
                 session.add(endpoint)
                 session.flush()
                 session.add(_config_row(endpoint.id, 1, config, creator, stamp))
+                session.add(
+                    PermissionRow(
+                        object_type=SERVING_ENDPOINT,
+                        object_id=endpoint.id,
+                        principal_id=creator_id,
+                        level=CAN_MANAGE,
+                    )
+                )
                 for key, value in (tags or {}).items():
                     session.add(TagRow(endpoint_id=endpoint.id, key=key, value=value))
         except IntegrityError as error:
@@ -148,6 +177,12 @@ class EndpointStore:
         with self.database.session() as session:
             endpoint = self._get(session, name)
             session.delete(endpoint)
+            session.execute(
+                delete(PermissionRow).where(
+                    PermissionRow.object_type == SERVING_ENDPOINT,
+                    PermissionRow.object_id == endpoint.id,
+                )
+            )
             return endpoint
 
     def patch_tags(self, name: str, add: dict[str, str | None], remove: list[str]) -> list[TagRow]:

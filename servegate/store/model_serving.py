@@ -6,7 +6,13 @@ from sqlalchemy import delete, select
 
 from servegate.store.database import Database
 from servegate.store.endpoints import now_ms
-from servegate.store.models import ModelServingEventRow, ModelServingRow
+from servegate.store.models import (
+    CAN_MANAGE,
+    SERVED_MODEL,
+    ModelServingEventRow,
+    ModelServingRow,
+    PermissionRow,
+)
 
 MODEL_UPDATE = "MODEL_UPDATE"
 VERSION_UPDATE = "VERSION_UPDATE"
@@ -16,13 +22,21 @@ class ModelServingStore:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def enable(self, model_name: str, creator: str) -> bool:
-        """Enable serving; False (and no change) if it already was."""
+    def enable(self, model_name: str, creator: str, creator_id: str) -> bool:
+        """Enable serving (the enabler may manage it); False, and no change, if it already was."""
         with self.database.session() as session:
             if session.get(ModelServingRow, model_name) is not None:
                 return False
             session.add(
                 ModelServingRow(model_name=model_name, creator=creator, enabled_at=now_ms())
+            )
+            session.merge(
+                PermissionRow(
+                    object_type=SERVED_MODEL,
+                    object_id=model_name,
+                    principal_id=creator_id,
+                    level=CAN_MANAGE,
+                )
             )
             session.add(_event(model_name, MODEL_UPDATE, None, f"Serving enabled by {creator}."))
             return True
@@ -34,6 +48,12 @@ class ModelServingStore:
             ).rowcount
             if gone:
                 session.add(_event(model_name, MODEL_UPDATE, None, f"Serving disabled by {by}."))
+                session.execute(
+                    delete(PermissionRow).where(
+                        PermissionRow.object_type == SERVED_MODEL,
+                        PermissionRow.object_id == model_name,
+                    )
+                )
             return bool(gone)
 
     def get(self, model_name: str) -> ModelServingRow | None:

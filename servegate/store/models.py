@@ -115,6 +115,8 @@ class TokenRow(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
     expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ModelServingRow(Base):
@@ -136,3 +138,48 @@ class ModelServingEventRow(Base):
     event_type: Mapped[str] = mapped_column(String(32), nullable=False)
     version: Mapped[str | None] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class PrincipalRow(Base):
+    """A user, a group or a service principal."""
+
+    __tablename__ = "principals"
+    __table_args__ = (UniqueConstraint("kind", "name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    entitlements: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class GroupMemberRow(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[str] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+SERVING_ENDPOINT = "serving-endpoints"  # permission object types
+SERVED_MODEL = "serving-models"  # per-model serving of a registered model
+CAN_MANAGE = "CAN_MANAGE"
+
+
+class PermissionRow(Base):
+    """A direct grant of a permission level on an object (a serving endpoint, a served model)."""
+
+    __tablename__ = "permissions"
+
+    object_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    principal_id: Mapped[str] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True
+    )
+    level: Mapped[str] = mapped_column(String(32), nullable=False)

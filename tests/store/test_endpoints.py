@@ -7,6 +7,7 @@ from servegate.errors import ResourceAlreadyExists, ResourceConflict, ResourceDo
 from servegate.states import ConfigStatus, ConfigUpdate, Deployment
 from servegate.store.database import Database
 from servegate.store.endpoints import EndpointStore
+from servegate.store.principals import ADMIN_ID
 
 
 def config(*versions: str):  # type: ignore[no-untyped-def]
@@ -23,7 +24,7 @@ def config(*versions: str):  # type: ignore[no-untyped-def]
 
 def test_create_get_list_delete(database: Database) -> None:
     store = EndpointStore(database)
-    created = store.create("churn", "alice", config("1", "2"), "desc", {"team": "ml"})
+    created = store.create("churn", "alice", ADMIN_ID, config("1", "2"), "desc", {"team": "ml"})
     assert created.config_update == ConfigUpdate.IN_PROGRESS.value
     assert created.pending_version == 1 and created.active_version is None
     [row] = created.configs
@@ -31,7 +32,7 @@ def test_create_get_list_delete(database: Database) -> None:
     assert {t.key: t.value for t in created.tags} == {"team": "ml"}
     assert [e.name for e in store.list()] == ["churn"]
     with pytest.raises(ResourceAlreadyExists):
-        store.create("churn", "bob", config("1"))
+        store.create("churn", "bob", ADMIN_ID, config("1"))
     store.delete("churn")
     with pytest.raises(ResourceDoesNotExist):
         store.get("churn")
@@ -40,7 +41,7 @@ def test_create_get_list_delete(database: Database) -> None:
 
 def test_update_lifecycle(database: Database) -> None:
     store = EndpointStore(database)
-    endpoint = store.create("e", "alice", config("1"))
+    endpoint = store.create("e", "alice", ADMIN_ID, config("1"))
     with pytest.raises(ResourceConflict):
         store.update_config("e", "alice", config("2"))
     assert store.promote(endpoint.id, 1)
@@ -67,7 +68,7 @@ def test_update_lifecycle(database: Database) -> None:
 
 def test_entity_state_and_tags(database: Database) -> None:
     store = EndpointStore(database)
-    endpoint = store.create("e", "alice", config("1"))
+    endpoint = store.create("e", "alice", ADMIN_ID, config("1"))
     entity_id = endpoint.configs[0].entities[0].id
     store.set_entity_state(entity_id, Deployment.READY, "Serving.", "1")
     entity = store.get("e").configs[0].entities[0]
@@ -80,7 +81,7 @@ def test_entity_state_and_tags(database: Database) -> None:
 
 def test_concurrent_updates_exactly_one_wins(database: Database) -> None:
     store = EndpointStore(database)
-    endpoint = store.create("e", "alice", config("1"))
+    endpoint = store.create("e", "alice", ADMIN_ID, config("1"))
     store.promote(endpoint.id, 1)
 
     def attempt(version: str) -> str:
@@ -103,7 +104,7 @@ def test_concurrent_creates_no_duplicates(database: Database) -> None:
 
     def attempt(_: int) -> str:
         try:
-            store.create("same", "alice", config("1"))
+            store.create("same", "alice", ADMIN_ID, config("1"))
             return "ok"
         except ResourceAlreadyExists:
             return "exists"
