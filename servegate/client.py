@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 LEGACY = "/api/2.0/mlflow/endpoints"
+SCIM = "/api/2.0/preview/scim/v2"
 
 
 class ServegateClientError(Exception):
@@ -68,6 +69,70 @@ class ServegateClient:
     def model_aliases(self, name: str) -> list[dict[str, Any]]:
         params = {"registered_model_name": name}
         return self.request("GET", f"{LEGACY}/list-version-aliases", params=params)["aliases"]
+
+    # -- principals, tokens, permissions ------------------------------------------------------
+
+    def create_principal(self, collection: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``collection``: Users, Groups or ServicePrincipals."""
+        return self.request("POST", f"{SCIM}/{collection}", json=body)
+
+    def list_principals(self, collection: str, filter: str | None = None) -> list[dict[str, Any]]:
+        params = {"filter": filter} if filter else None
+        return self.request("GET", f"{SCIM}/{collection}", params=params)["Resources"]
+
+    def find_principal(self, collection: str, attribute: str, value: str) -> dict[str, Any]:
+        found = self.list_principals(collection, f'{attribute} eq "{value}"')
+        if not found:
+            raise ServegateClientError(
+                404, "RESOURCE_DOES_NOT_EXIST", f"No {collection[:-1].lower()} '{value}'."
+            )
+        return found[0]
+
+    def patch_principal(
+        self, collection: str, principal_id: str, operations: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return self.request(
+            "PATCH", f"{SCIM}/{collection}/{principal_id}", json={"Operations": operations}
+        )
+
+    def create_token(
+        self,
+        *,
+        user_name: str | None = None,
+        application_id: str | None = None,
+        lifetime_seconds: int | None = None,
+        comment: str | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"comment": comment, "lifetime_seconds": lifetime_seconds}
+        if user_name or application_id:
+            body.update(user_name=user_name, application_id=application_id)
+            path = "/api/2.0/token-management/on-behalf-of/tokens"
+        else:
+            path = "/api/2.0/token/create"
+        return self.request("POST", path, json={k: v for k, v in body.items() if v is not None})
+
+    def list_tokens(self, *, every_owner: bool = False) -> list[dict[str, Any]]:
+        path = "/api/2.0/token-management/tokens" if every_owner else "/api/2.0/token/list"
+        return self.request("GET", path)["token_infos"]
+
+    def revoke_token(self, token_id: str, *, any_owner: bool = False) -> None:
+        if any_owner:
+            self.request("DELETE", f"/api/2.0/token-management/tokens/{token_id}")
+        else:
+            self.request("POST", "/api/2.0/token/delete", json={"token_id": token_id})
+
+    def endpoint(self, name: str) -> dict[str, Any]:
+        return self.request("GET", f"/api/2.0/serving-endpoints/{name}")
+
+    def permissions(self, endpoint_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/api/2.0/permissions/serving-endpoints/{endpoint_id}")
+
+    def grant(self, endpoint_id: str, entries: list[dict[str, str]]) -> dict[str, Any]:
+        return self.request(
+            "PATCH",
+            f"/api/2.0/permissions/serving-endpoints/{endpoint_id}",
+            json={"access_control_list": entries},
+        )
 
     def close(self) -> None:
         self._http.close()

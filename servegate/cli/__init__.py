@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from servegate.cli import models, quickstart, replica, serve  # noqa: F401  (register commands)
+from servegate.cli import access, models, quickstart, replica, serve  # noqa: F401 (commands)
 from servegate.cli.app import app
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
+from rich.console import Console
 
 from servegate.auth.admin import read_admin_token
-from servegate.client import ServegateClient
+from servegate.client import ServegateClient, ServegateClientError
 from servegate.settings import Settings
 
 UrlOption = Annotated[
@@ -35,3 +37,24 @@ def connect(url: str | None, token: str | None, home: Path | None) -> ServegateC
         typer.echo("error: no token: pass --token or set SERVEGATE_TOKEN", err=True)
         raise typer.Exit(2)
     return ServegateClient(url, token)
+
+
+Result = TypeVar("Result")
+console = Console()
+
+
+def with_client(
+    url: str | None,
+    token: str | None,
+    home: Path | None,
+    action: Callable[[ServegateClient], Result],
+) -> Result:
+    """Run ``action`` against the gateway; an API error prints and exits with code 1."""
+    client = connect(url, token, home)
+    try:
+        return action(client)
+    except ServegateClientError as error:
+        console.print(f"[bold red]error:[/] {error.message} ({error.error_code})")
+        raise typer.Exit(1) from error
+    finally:
+        client.close()

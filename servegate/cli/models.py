@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -11,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from servegate.cli.app import app
-from servegate.cli.connection import HomeOption, TokenOption, UrlOption, connect
-from servegate.client import ServegateClient, ServegateClientError
+from servegate.cli.connection import HomeOption, TokenOption, UrlOption, with_client
+from servegate.client import ServegateClient
 
 models_app = typer.Typer(help="Serve every version, stage and alias of a registered model.")
 app.add_typer(models_app, name="models")
@@ -21,25 +20,12 @@ console = Console()
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _run(
-    url: str | None, token: str | None, home: Any, action: Callable[[ServegateClient], Any]
-) -> Any:
-    client = connect(url, token, home)
-    try:
-        return action(client)
-    except ServegateClientError as error:
-        console.print(f"[bold red]error:[/] {error.message} ({error.error_code})")
-        raise typer.Exit(1) from error
-    finally:
-        client.close()
-
-
 @models_app.command()
 def enable(
     name: str, url: UrlOption = None, token: TokenOption = None, home: HomeOption = None
 ) -> None:
     """Serve every non-archived version of NAME, and the ones registered later."""
-    _run(url, token, home, lambda client: client.enable_model(name))
+    with_client(url, token, home, lambda client: client.enable_model(name))
     urls = f"/model/{name}/{{VERSION|Staging|Production|@ALIAS}}/invocations"
     console.print(f"Serving enabled for '{name}': {urls}")
 
@@ -49,7 +35,7 @@ def disable(
     name: str, url: UrlOption = None, token: TokenOption = None, home: HomeOption = None
 ) -> None:
     """Stop serving NAME."""
-    _run(url, token, home, lambda client: client.disable_model(name))
+    with_client(url, token, home, lambda client: client.disable_model(name))
     console.print(f"Serving disabled for '{name}'.")
 
 
@@ -70,7 +56,7 @@ def status(
             "aliases": client.model_aliases(name),
         }
 
-    found = _run(url, token, home, collect)
+    found = with_client(url, token, home, collect)
     if as_json:
         typer.echo(json.dumps(found, indent=2))
         return
