@@ -13,6 +13,7 @@ no route builds an error body by hand::
     ├── ResourceConflict               409 RESOURCE_CONFLICT
     ├── PayloadTooLarge                413 BAD_REQUEST
     ├── UnsupportedMediaType           415 BAD_REQUEST
+    ├── RequestLimitExceeded           429 REQUEST_LIMIT_EXCEEDED   (+ Retry-After)
     ├── TemporarilyUnavailable         503 TEMPORARILY_UNAVAILABLE  (+ Retry-After)
     └── DeadlineExceeded               504 DEADLINE_EXCEEDED
 
@@ -85,9 +86,8 @@ class UnsupportedMediaType(ServegateError):
     error_code = "BAD_REQUEST"
 
 
-class TemporarilyUnavailable(ServegateError):
-    status_code = 503
-    error_code = "TEMPORARILY_UNAVAILABLE"
+class _RetryLater(ServegateError):
+    """An error the client should retry after ``retry_after`` seconds."""
 
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
@@ -95,6 +95,16 @@ class TemporarilyUnavailable(ServegateError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class RequestLimitExceeded(_RetryLater):
+    status_code = 429
+    error_code = "REQUEST_LIMIT_EXCEEDED"
+
+
+class TemporarilyUnavailable(_RetryLater):
+    status_code = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
 
 
 class DeadlineExceeded(ServegateError):

@@ -6,9 +6,11 @@ rows to query it with. Training is deterministic.
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 from typing import Any
 
+import cloudpickle
 import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
@@ -50,12 +52,17 @@ class RiskScorer(mlflow.pyfunc.PythonModel):
     """A custom pyfunc answering a DataFrame, with a ``multiplier`` inference param."""
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):  # type: ignore[no-untyped-def]
+        if (model_input["mean radius"] < 0).any():
+            raise ValueError("mean radius must not be negative")
         multiplier = (params or {}).get("multiplier", 1.0)
         score = model_input["mean radius"] * 0.1 + model_input["mean texture"] * 0.01
         return pd.DataFrame({"score": score * multiplier, "flag": score > 2.0})
 
 
 def register_custom_pyfunc(name: str) -> tuple[str, pd.DataFrame]:
+    """``RiskScorer``; a negative ``mean radius`` makes its predict raise (a model bug)."""
+    # Pickle the class itself, so a replica started from any folder can load it.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
     sample = _sample()[["mean radius", "mean texture"]]
     output = RiskScorer().predict(None, sample)
     signature = infer_signature(sample, output, params={"multiplier": 1.0})

@@ -10,9 +10,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from servegate.api.serving_schemas import (
+    AiGatewayInput,
     CreateEndpointInput,
     EndpointConfigInput,
     PatchTagsInput,
+    RateLimitsInput,
     parse_body,
 )
 from servegate.api.serving_views import endpoint_detailed, endpoint_summary, tags_body
@@ -68,6 +70,7 @@ async def create_endpoint(request: Request) -> Response:
         config,
         body.description,
         {tag.key: tag.value for tag in body.tags},
+        body.ai_gateway_settings(),
     )
     await run_in_threadpool(context.access.refresh)
     context.reconciler.wake(reread_registry=True)
@@ -125,6 +128,24 @@ async def patch_tags(request: Request) -> Response:
     return _json({"tags": tags_body(tags)})
 
 
+async def put_rate_limits(request: Request) -> Response:
+    """The deprecated per-endpoint rate limits; kept in the endpoint's AI gateway settings."""
+    endpoint, _ = await _authorized(request, "CAN_MANAGE")
+    limits = parse_body(await request.body(), RateLimitsInput).checked()
+    settings = {**(endpoint.ai_gateway or {}), "rate_limits": limits}
+    await run_in_threadpool(_context(request).endpoints.set_ai_gateway, endpoint.name, settings)
+    _context(request).reconciler.wake()
+    return _json({"rate_limits": limits})
+
+
+async def put_ai_gateway(request: Request) -> Response:
+    endpoint, _ = await _authorized(request, "CAN_MANAGE")
+    settings = parse_body(await request.body(), AiGatewayInput).to_stored()
+    await run_in_threadpool(_context(request).endpoints.set_ai_gateway, endpoint.name, settings)
+    _context(request).reconciler.wake()
+    return _json(settings or {})
+
+
 async def _served_log(request: Request, build: bool) -> Response:
     context = _context(request)
     endpoint, _ = await _authorized(request, "CAN_MANAGE")
@@ -171,6 +192,8 @@ routes = [
     Route(BASE + "/{name}", delete_endpoint, methods=["DELETE"]),
     Route(BASE + "/{name}/config", update_config, methods=["PUT"]),
     Route(BASE + "/{name}/tags", patch_tags, methods=["PATCH"]),
+    Route(BASE + "/{name}/rate-limits", put_rate_limits, methods=["PUT"]),
+    Route(BASE + "/{name}/ai-gateway", put_ai_gateway, methods=["PUT"]),
     Route(BASE + "/{name}/served-models/{served}/logs", served_model_logs, methods=["GET"]),
     Route(
         BASE + "/{name}/served-models/{served}/build-logs",

@@ -20,6 +20,7 @@ from servegate.endpoint_config import (
     build_endpoint_config,
 )
 from servegate.errors import BadRequest, InvalidParameterValue
+from servegate.gateway.rate_limits import KEYS as RATE_LIMIT_KEYS
 from servegate.registry.snapshot import canonical_reference
 
 
@@ -138,12 +139,79 @@ class TagInput(_Input):
     value: str | None = None
 
 
+class RateLimitInput(_Input):
+    calls: int = Field(ge=0)
+    renewal_period: str = "minute"
+    key: str = "endpoint"
+    principal: str | None = None
+    tokens: int | None = None
+
+    @field_validator("renewal_period")
+    @classmethod
+    def _per_minute(cls, value: str) -> str:
+        if value != "minute":
+            raise ValueError(f"must be 'minute', not {value!r}")
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _known_key(cls, value: str) -> str:
+        if value not in RATE_LIMIT_KEYS:
+            raise ValueError(f"must be one of {', '.join(RATE_LIMIT_KEYS)}, not {value!r}")
+        return value
+
+    def checked(self) -> dict[str, Any]:
+        if self.tokens is not None:
+            raise InvalidParameterValue("Token-based rate limits apply to LLM endpoints only.")
+        if self.key == "user_group" and not self.principal:
+            raise InvalidParameterValue("A user_group rate limit names its group in 'principal'.")
+        return self.model_dump(exclude_none=True, exclude={"tokens"})
+
+
+class AiGatewayInput(_Input):
+    """The AI gateway settings servegate acts on (rate limits); the others are kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+    rate_limits: list[RateLimitInput] = []
+
+    def to_stored(self) -> dict[str, Any] | None:
+        stored = {
+            **(self.model_extra or {}),
+            "rate_limits": [r.checked() for r in self.rate_limits],
+        }
+        return stored if stored != {"rate_limits": []} else None
+
+
+class RateLimitsInput(_Input):
+    """The deprecated ``PUT .../rate-limits`` body: keys ``user`` or ``endpoint`` only."""
+
+    rate_limits: list[RateLimitInput] = []
+
+    def checked(self) -> list[dict[str, Any]]:
+        for limit in self.rate_limits:
+            if limit.key not in ("user", "endpoint"):
+                raise InvalidParameterValue(
+                    f"rate_limits key {limit.key!r}: this route takes 'user' or 'endpoint'; "
+                    "use ai_gateway for groups and service principals."
+                )
+        return [limit.checked() for limit in self.rate_limits]
+
+
 class CreateEndpointInput(_Input):
     name: str
     config: EndpointConfigInput | None = None
     description: str | None = Field(default=None, max_length=1000)
     tags: list[TagInput] = []
     route_optimized: bool = False
+    ai_gateway: AiGatewayInput | None = None
+    rate_limits: list[RateLimitInput] | None = None
+
+    def ai_gateway_settings(self) -> dict[str, Any] | None:
+        stored = self.ai_gateway.to_stored() if self.ai_gateway else None
+        if self.rate_limits is not None:
+            legacy = RateLimitsInput(rate_limits=self.rate_limits).checked()
+            stored = {**(stored or {}), "rate_limits": legacy}
+        return stored
 
     def to_config(self) -> EndpointConfig:
         if self.config is None:

@@ -98,6 +98,8 @@ def _common(endpoint: EndpointRow) -> dict[str, Any]:
     }
     if endpoint.description:
         body["description"] = endpoint.description
+    if endpoint.ai_gateway:
+        body["ai_gateway"] = endpoint.ai_gateway
     return body
 
 

@@ -33,7 +33,8 @@ class Caller:
     kind: str
     is_admin: bool = False
     entitlements: frozenset[str] = frozenset()
-    groups: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()  # group ids
+    group_names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class AccessControl:
         for membership in self.principals.memberships():
             groups_of[membership.member_id].add(membership.group_id)
         entitlements_of = {row.id: set(row.entitlements) for row in rows}
+        names = {row.id: row.name for row in rows}
         callers = {}
         for row in rows:
             if not row.active or row.kind == Kind.GROUP.value:
@@ -86,7 +88,13 @@ class AccessControl:
                 *(entitlements_of.get(g, set()) for g in groups)
             )
             callers[row.id] = Caller(
-                row.id, row.name, row.kind, row.is_admin, frozenset(inherited), groups
+                row.id,
+                row.name,
+                row.kind,
+                row.is_admin,
+                frozenset(inherited),
+                groups,
+                frozenset(names[group] for group in groups),
             )
         grants: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
         for grant in self.principals.grants():

@@ -25,6 +25,7 @@ from servegate.backends.local import LocalBackend
 from servegate.errors import ServegateError, error_response
 from servegate.gateway import dataplane, model_dataplane
 from servegate.gateway.context import GatewayContext
+from servegate.gateway.rate_limits import RateLimiter
 from servegate.gateway.routing import RoutingTable
 from servegate.observability.logs import LogPaths
 from servegate.reconciler.loop import Reconciler
@@ -157,6 +158,7 @@ def build_gateway(settings: Settings) -> Gateway:
         access=access,
         principals=principals,
         tokens=tokens,
+        rate_limiter=RateLimiter(),
     )
 
     @contextlib.asynccontextmanager

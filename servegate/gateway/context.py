@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 
 from servegate.auth.access import AccessControl, Caller
 from servegate.auth.tokens import TokenStore
+from servegate.gateway.rate_limits import RateLimiter
 from servegate.observability.logs import LogPaths
 from servegate.registry.versions import RegistryClient
 from servegate.settings import Settings
@@ -35,6 +36,7 @@ class GatewayContext:
     access: AccessControl
     principals: PrincipalStore
     tokens: TokenStore
+    rate_limiter: RateLimiter
 
 
 def caller_of(connection: HTTPConnection) -> Caller:

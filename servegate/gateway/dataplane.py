@@ -8,6 +8,7 @@ becomes a 503 with ``Retry-After`` so clients retry.
 from __future__ import annotations
 
 import random
+import time
 
 import httpx
 from starlette.concurrency import run_in_threadpool
@@ -39,14 +40,14 @@ async def _routes_of(request: Request, context: GatewayContext, name: str) -> En
         endpoint_id = (await run_in_threadpool(context.endpoints.get, name)).id
     else:
         endpoint_id = routes.id
-    context.access.require(
-        caller_of(request), SERVING_ENDPOINT, endpoint_id, "CAN_QUERY", f"endpoint '{name}'"
-    )
+    caller = caller_of(request)
+    context.access.require(caller, SERVING_ENDPOINT, endpoint_id, "CAN_QUERY", f"endpoint '{name}'")
     if routes is None or routes.config_version is None:
         raise TemporarilyUnavailable(
             f"Endpoint '{name}' is not ready yet; its served models are starting.",
             retry_after=_RETRY_AFTER_S,
         )
+    context.rate_limiter.check(endpoint_id, routes.rate_limits, caller, time.monotonic())
     return routes
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from servegate.backends.base import ReplicaHandle, ReplicaKey
+from servegate.gateway.rate_limits import RateLimit
 from servegate.reconciler.model_status import ModelStatus
 from servegate.reconciler.plan import Plan, entity_key
 from servegate.store.models import EndpointRow
@@ -21,6 +22,7 @@ class EndpointRoutes:
     config_version: int | None
     routes: tuple[tuple[str, int], ...] = ()
     replicas: dict[str, tuple[ReplicaHandle, ...]] = field(default_factory=dict)
+    rate_limits: tuple[RateLimit, ...] = ()
 
     def ready_replicas(self, served: str) -> list[ReplicaHandle]:
         return [replica for replica in self.replicas.get(served, ()) if replica.ready]
@@ -66,9 +68,15 @@ def endpoint_routes(
     """Routes of every endpoint's *active* config, with the replica serving each entity now."""
     published: dict[str, EndpointRoutes] = {}
     for endpoint in endpoints:
+        limits = tuple(
+            RateLimit(limit["calls"], limit.get("key", "endpoint"), limit.get("principal"))
+            for limit in (endpoint.ai_gateway or {}).get("rate_limits", [])
+        )
         active = next((c for c in endpoint.configs if c.version == endpoint.active_version), None)
         if active is None:
-            published[endpoint.name] = EndpointRoutes(endpoint.id, endpoint.name, None)
+            published[endpoint.name] = EndpointRoutes(
+                endpoint.id, endpoint.name, None, rate_limits=limits
+            )
             continue
         served: dict[str, tuple[ReplicaHandle, ...]] = {}
         for row in active.entities:
@@ -82,5 +90,6 @@ def endpoint_routes(
             active.version,
             tuple((r["served_entity_name"], r["traffic_percentage"]) for r in active.routes),
             served,
+            limits,
         )
     return published

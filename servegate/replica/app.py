@@ -1,25 +1,51 @@
 """The replica's routes: MLflow's scoring protocol (``/invocations``, ``/ping``, ``/health``,
-``/version``)."""
+``/version``).
+
+The app is only built once the model is loaded, so a replica that answers ``/ping`` can
+predict. Every error leaves through ``servegate.errors.error_response``.
+"""
 
 from __future__ import annotations
 
 import anyio
 import mlflow
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from servegate.body import read_limited_body
-from servegate.errors import InvalidParameterValue, ServegateError, error_response
-from servegate.replica.codecs import decoder_for, has_rows
+from servegate.errors import (
+    InvalidParameterValue,
+    ResourceDoesNotExist,
+    ServegateError,
+    error_response,
+)
+from servegate.replica.codecs import BodyCodec, codec_for, has_rows
 from servegate.replica.encoding import encode_predictions
 from servegate.replica.model import LoadedModel
 
 
+def score(codec: BodyCodec, body: bytes, model: LoadedModel) -> bytes:
+    """The request pipeline: decode ▸ (enforce signature and) predict ▸ encode.
+
+    Blocking and CPU-bound, so it runs in a worker thread."""
+    decoded = codec.decode(body, model)
+    if not decoded.unwrapped and not has_rows(decoded.data):
+        raise InvalidParameterValue("The request has no rows to predict.")
+    raw = model.predict(decoded.data, decoded.params)
+    return encode_predictions(raw, unwrapped=decoded.unwrapped)
+
+
+class MethodNotAllowed(ServegateError):
+    status_code = 405
+    error_code = "BAD_REQUEST"
+
+
 def build_app(model: LoadedModel, max_request_bytes: int, concurrency: int) -> Starlette:
     """The scoring app for a loaded model; predict runs in worker threads, ``concurrency``
-    at a time, so the event loop keeps accepting and answering health checks."""
+    at a time (the rest queue), so the event loop keeps answering health checks."""
     limiter = anyio.CapacityLimiter(concurrency)
 
     async def ping(request: Request) -> Response:
@@ -29,28 +55,12 @@ def build_app(model: LoadedModel, max_request_bytes: int, concurrency: int) -> S
         return PlainTextResponse(mlflow.__version__)
 
     async def invocations(request: Request) -> Response:
-        decode = decoder_for(request.headers.get("content-type"))
+        codec = codec_for(request.headers.get("content-type"))
         body = await read_limited_body(request, max_request_bytes)
         if not body.strip():
             raise InvalidParameterValue("The request body is empty; send the rows to predict.")
-
-        def run() -> bytes:
-            decoded = decode(body, model)
-            if not decoded.unwrapped and not has_rows(decoded.data):
-                raise InvalidParameterValue("The request has no rows to predict.")
-            raw = model.predict(decoded.data, decoded.params)
-            return encode_predictions(raw, unwrapped=decoded.unwrapped)
-
-        payload = await anyio.to_thread.run_sync(run, limiter=limiter)
+        payload = await anyio.to_thread.run_sync(score, codec, body, model, limiter=limiter)
         return Response(payload, media_type="application/json")
-
-    async def servegate_error(request: Request, error: Exception) -> Response:
-        assert isinstance(error, ServegateError)
-        return error_response(error)
-
-    async def internal_error(request: Request, error: Exception) -> Response:
-        failure = ServegateError(f"The replica failed: {type(error).__name__}: {error}")
-        return error_response(failure)
 
     return Starlette(
         routes=[
@@ -59,5 +69,33 @@ def build_app(model: LoadedModel, max_request_bytes: int, concurrency: int) -> S
             Route("/version", version, methods=["GET"]),
             Route("/invocations", invocations, methods=["POST"]),
         ],
-        exception_handlers={ServegateError: servegate_error, Exception: internal_error},
+        exception_handlers={
+            ServegateError: _servegate_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
     )
+
+
+async def _servegate_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ServegateError)
+    return error_response(error)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """Starlette's routing misses (404, 405) in the same JSON shape as every other error."""
+    assert isinstance(error, HTTPException)
+    where = f"{request.method} {request.url.path}"
+    if error.status_code == 405:
+        return error_response(MethodNotAllowed(f"Method not allowed: {where}."))
+    if error.status_code == 404:
+        return error_response(ResourceDoesNotExist(f"No route for {where}."))
+    failure = ServegateError(f"{where}: {error.detail}")
+    failure.status_code = error.status_code
+    return error_response(failure)
+
+
+async def _internal_error(request: Request, error: Exception) -> Response:
+    """A bug in the replica, not in the request: 500, naming the exception."""
+    failure = ServegateError(f"The replica failed: {type(error).__name__}: {error}")
+    return error_response(failure)

@@ -34,11 +34,13 @@ class LocalArtifacts:
 
 
 def _download(model_uri: str, into: Path, build_log: BuildLog) -> Path:
-    with build_log.step(f"downloading {model_uri}", "downloaded artifacts"):
+    with build_log.timed("downloaded artifacts"):
         return Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(into)))
 
 
 def fetch_artifacts(model_uri: str, cache_dir: Path | None, build_log: BuildLog) -> LocalArtifacts:
+    """The model's folder on local disk; registered versions come from ``cache_dir`` if given."""
+    build_log.write(f"resolving {model_uri}")
     match = REGISTERED_VERSION.match(model_uri)
     if cache_dir is None or match is None:
         folder = Path(tempfile.mkdtemp(prefix="servegate-model-"))

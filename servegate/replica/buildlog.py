@@ -1,4 +1,8 @@
-"""The build log: each step of getting a model ready to serve, with its time."""
+"""The build log: each step of getting a model ready to serve, with its time.
+
+Lines are ``<UTC timestamp> <step>``, written to stderr and, when the gateway gave a path, to
+that file, which is what a user reads when a replica does not come up.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +26,8 @@ class BuildLog:
                 handle.write(line)
 
     @contextmanager
-    def step(self, doing: str, done: str) -> Iterator[None]:
-        """Log ``doing``, run the block, then log ``done`` with the seconds it took."""
-        self.write(doing)
+    def timed(self, done: str) -> Iterator[None]:
+        """Run the block, then log ``done`` with the seconds it took (nothing if it failed)."""
         started = time.perf_counter()
         yield
         self.write(f"{done} in {time.perf_counter() - started:.2f}s")

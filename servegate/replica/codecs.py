@@ -1,13 +1,17 @@
-"""Request formats of the MLflow scoring protocol, one small codec each, in one registry.
+"""Request formats of the MLflow scoring protocol, one small codec each, in two registries.
 
-A codec says whether it can decode a request and turns it into the data (and params) the
-model's predict takes. Parsing and type conversion use MLflow's own helpers, so a replica
-reads every body exactly as ``mlflow models serve`` does.
+``BODY_CODECS`` maps a Content-Type to its codec (JSON, CSV, Parquet); the JSON codec hands
+the parsed object to the first of ``JSON_CODECS`` that accepts it (``dataframe_split``,
+``dataframe_records``, ``instances``, ``inputs``, a bare split object, unified LLM input).
+A codec turns a request into the data (and params) the model's predict takes. Parsing and
+type conversion use MLflow's own helpers, so a replica reads every body exactly as
+``mlflow models serve`` does.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,7 +35,17 @@ class Decoded:
     unwrapped: bool = False  # answer without the {"predictions": ...} wrapper (LLM input)
 
 
+class BodyCodec(Protocol):
+    """Decodes request bodies of one Content-Type."""
+
+    content_type: str
+
+    def decode(self, body: bytes, model: LoadedModel) -> Decoded: ...
+
+
 class JsonCodec(Protocol):
+    """Decodes one kind of JSON request object (``application/json`` bodies)."""
+
     def accepts(self, payload: dict[str, Any]) -> bool: ...
 
     def decode(self, payload: dict[str, Any], model: LoadedModel) -> Decoded: ...
@@ -131,63 +145,85 @@ def _signature_from_type_hints(model: LoadedModel) -> bool:
     return bool(check and check())
 
 
-def decode_json(body: bytes, model: LoadedModel) -> Decoded:
+def _parse_json(body: bytes) -> Any:
+    """orjson first (fast); the standard library second, because MLflow's server (and Python
+    clients using ``json.dumps``) accept ``NaN`` and ``Infinity``, which orjson rejects."""
     try:
-        payload = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise BadRequest(f"The request body is not valid JSON: {error}") from error
-    if not isinstance(payload, dict):
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest(f"The request body is not valid JSON: {error}") from error
+
+
+class JsonBodyCodec:
+    """``application/json``: a JSON object whose one input field picks the field codec."""
+
+    content_type = "application/json"
+
+    def decode(self, body: bytes, model: LoadedModel) -> Decoded:
+        payload = _parse_json(body)
+        if not isinstance(payload, dict):
+            raise BadRequest(
+                "The request body must be a JSON object with exactly one of the input fields "
+                f"{', '.join(INPUT_KEYS)}; received a JSON {_json_type(payload)}."
+            )
+        present = [key for key in INPUT_KEYS if key in payload]
+        if len(present) > 1:
+            raise BadRequest(
+                f"The request has several input fields ({', '.join(present)}); send exactly one."
+            )
+        if payload.get("params") is not None and not isinstance(payload["params"], dict):
+            raise InvalidParameterValue("'params' must be a JSON object.")
+        for codec in JSON_CODECS:
+            if codec.accepts(payload):
+                return codec.decode(payload, model)
         raise BadRequest(
-            "The request body must be a JSON object with exactly one of the input fields "
-            f"{', '.join(INPUT_KEYS)}; received a JSON {type(payload).__name__}."
+            f"The request must have exactly one of the input fields {', '.join(INPUT_KEYS)} "
+            f"(or be a pandas split object with 'columns' and 'data'); received fields: "
+            f"{', '.join(map(repr, payload)) or 'none'}."
         )
-    present = [key for key in INPUT_KEYS if key in payload]
-    if len(present) > 1:
-        raise BadRequest(
-            f"The request has several input fields ({', '.join(present)}); send exactly one."
-        )
-    if payload.get("params") is not None and not isinstance(payload["params"], dict):
-        raise InvalidParameterValue("'params' must be a JSON object.")
-    for codec in JSON_CODECS:
-        if codec.accepts(payload):
-            return codec.decode(payload, model)
-    raise BadRequest(
-        f"The request must have exactly one of the input fields {', '.join(INPUT_KEYS)} "
-        f"(or be a pandas split object with 'columns' and 'data'); received fields: "
-        f"{', '.join(map(repr, payload)) or 'none'}."
-    )
 
 
-def decode_csv(body: bytes, model: LoadedModel) -> Decoded:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise BadRequest(f"The CSV body is not valid UTF-8: {error}") from error
-    try:
-        return Decoded(parse_csv_input(io.StringIO(text), schema=model.input_schema))
-    except MlflowException as error:
-        raise _mlflow_input_error(error) from error
+class CsvCodec:
+    """``text/csv``: a header row then data rows, typed by the signature."""
+
+    content_type = "text/csv"
+
+    def decode(self, body: bytes, model: LoadedModel) -> Decoded:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise BadRequest(f"The CSV body is not valid UTF-8: {error}") from error
+        try:
+            return Decoded(parse_csv_input(io.StringIO(text), schema=model.input_schema))
+        except MlflowException as error:
+            raise _mlflow_input_error(error) from error
 
 
-def decode_parquet(body: bytes, model: LoadedModel) -> Decoded:
-    try:
-        return Decoded(parse_parquet_input(io.BytesIO(body)))
-    except MlflowException as error:
-        raise _mlflow_input_error(error) from error
+class ParquetCodec:
+    """``application/vnd.apache.parquet``: a Parquet file, typed later by predict."""
+
+    content_type = "application/vnd.apache.parquet"
+
+    def decode(self, body: bytes, model: LoadedModel) -> Decoded:
+        try:
+            return Decoded(parse_parquet_input(io.BytesIO(body)))
+        except MlflowException as error:
+            raise _mlflow_input_error(error) from error
 
 
-BODY_DECODERS = {
-    "application/json": decode_json,
-    "text/csv": decode_csv,
-    "application/vnd.apache.parquet": decode_parquet,
+BODY_CODECS: dict[str, BodyCodec] = {
+    codec.content_type: codec for codec in (JsonBodyCodec(), CsvCodec(), ParquetCodec())
 }
 
 
-def decoder_for(content_type: str | None):  # type: ignore[no-untyped-def]
-    """The decoder of a Content-Type; 415 for anything the scoring protocol does not take."""
+def codec_for(content_type: str | None) -> BodyCodec:
+    """The codec of a Content-Type; 415 for anything the scoring protocol does not take."""
     if not content_type:
         raise UnsupportedMediaType(
-            f"A Content-Type header is required: one of {', '.join(BODY_DECODERS)}."
+            f"A Content-Type header is required: one of {', '.join(BODY_CODECS)}."
         )
     mime, *parameters = (part.strip() for part in content_type.split(";"))
     for parameter in parameters:
@@ -200,12 +236,17 @@ def decoder_for(content_type: str | None):  # type: ignore[no-untyped-def]
             )
         if value.strip().strip('"').lower() != "utf-8":
             raise UnsupportedMediaType("Only the utf-8 charset is supported.")
-    decoder = BODY_DECODERS.get(mime.lower())
-    if decoder is None:
+    codec = BODY_CODECS.get(mime.lower())
+    if codec is None:
         raise UnsupportedMediaType(
-            f"Content type '{mime}' is not supported; use one of {', '.join(BODY_DECODERS)}."
+            f"Content type '{mime}' is not supported; use one of {', '.join(BODY_CODECS)}."
         )
-    return decoder
+    return codec
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def has_rows(data: Any) -> bool:

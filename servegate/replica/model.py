@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,10 @@ _ENFORCEMENT_PREFIX = "Failed to enforce schema of data"
 
 @dataclass
 class LoadedModel:
+    """The one model a replica serves, with what its signature says about requests."""
+
     uri: str
     pyfunc: PyFuncModel
-    takes_params: bool
 
     @property
     def metadata(self) -> Any:
@@ -34,11 +35,18 @@ class LoadedModel:
         return self.pyfunc.metadata.get_input_schema()
 
     @property
+    def takes_params(self) -> bool:
+        """Only a model whose signature declares params gets them; MLflow validates them."""
+        return self.pyfunc.metadata.get_params_schema() is not None
+
+    @property
     def flavor(self) -> str:
         flavors = self.pyfunc.metadata.flavors
         return next((name for name in flavors if name != "python_function"), "python_function")
 
     def predict(self, data: Any, params: dict[str, Any] | None) -> Any:
+        """Predict with MLflow's signature enforcement; any failure is the request's fault
+        (bad input, or input the model cannot handle), so it answers 400, never 500."""
         try:
             if self.takes_params:
                 return self.pyfunc.predict(data, params=params)
@@ -63,13 +71,15 @@ def load(
 ) -> tuple[LoadedModel, LocalArtifacts]:
     """Fetch and load ``model_uri``; the artifacts' ``cleanup`` runs when the replica ends."""
     artifacts = fetch_artifacts(model_uri, cache_dir, build_log)
+    started = time.perf_counter()
     try:
-        with build_log.step("loading model", "loaded model"):
-            pyfunc = mlflow.pyfunc.load_model(str(artifacts.path))
+        pyfunc = mlflow.pyfunc.load_model(str(artifacts.path))
     except BaseException:
         artifacts.cleanup()
         raise
-    takes_params = "params" in inspect.signature(pyfunc.predict).parameters
-    model = LoadedModel(model_uri, pyfunc, takes_params)
-    build_log.write(f"model flavor {model.flavor}, mlflow {mlflow.__version__}")
+    model = LoadedModel(model_uri, pyfunc)
+    build_log.write(
+        f"loaded model (flavor {model.flavor}, mlflow {mlflow.__version__}) "
+        f"in {time.perf_counter() - started:.2f}s"
+    )
     return model, artifacts

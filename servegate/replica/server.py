@@ -20,20 +20,42 @@ from servegate.replica.model import load
 EXIT_LOAD_FAILED = 3
 EXIT_ORPHANED = 4
 _PARENT_POLL_S = 0.5
+_ORPHAN_GRACE_S = 5.0  # nobody reads in-flight answers once the gateway is gone
+_PR_SET_PDEATHSIG = 1
+
+
+def _parent_alive(parent_pid: int, original_ppid: int) -> bool:
+    """False once we were re-parented or ``parent_pid`` is gone (a zombie counts as gone)."""
+    if os.getppid() != original_ppid:
+        return False
+    try:
+        os.kill(parent_pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{parent_pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    """Never outlive the gateway: the kernel signals us when it dies (Linux), and a watcher
-    thread covers the rest (and the window before the kernel hook was set)."""
-    if sys.platform.startswith("linux"):
+    """Never outlive the gateway: a watcher thread stops the replica once ``parent_pid`` is
+    gone, first gracefully (SIGTERM), then for certain; when the gateway is our real parent,
+    the kernel also signals us as it dies (Linux)."""
+    original_ppid = os.getppid()
+    if sys.platform.startswith("linux") and parent_pid == original_ppid:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
     def watch() -> None:
-        while os.getppid() == parent_pid:
+        while _parent_alive(parent_pid, original_ppid):
             time.sleep(_PARENT_POLL_S)
+        sys.stderr.write(f"parent process {parent_pid} is gone; stopping\n")
         os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(30)
+        time.sleep(_ORPHAN_GRACE_S)
         os._exit(EXIT_ORPHANED)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
@@ -51,7 +73,9 @@ def run_replica(
     max_request_bytes: int,
     concurrency: int,
 ) -> int:
-    """Serve ``model_uri``; returns the process exit code."""
+    """Load ``model_uri``, then serve it until SIGTERM; returns the process exit code
+    (0 after a graceful stop, ``EXIT_LOAD_FAILED`` if the model never loaded, in which case
+    nothing ever listened)."""
     if parent_pid is not None:
         _die_with_parent(parent_pid)
     build_log = BuildLog(build_log_path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import asdict
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -102,6 +103,7 @@ class EndpointStore:
         config: EndpointConfig,
         description: str | None = None,
         tags: dict[str, str | None] | None = None,
+        ai_gateway: dict[str, Any] | None = None,
     ) -> EndpointRow:
         stamp = now_ms()
         try:
@@ -119,6 +121,7 @@ class EndpointStore:
                     active_version=None,
                     pending_version=1,
                     last_version=1,
+                    ai_gateway=ai_gateway,
                 )
                 session.add(endpoint)
                 session.flush()
@@ -199,6 +202,16 @@ class EndpointStore:
                 update(EndpointRow).where(EndpointRow.id == endpoint.id).values(updated_at=now_ms())
             )
         return self.get(name).tags
+
+    def set_ai_gateway(self, name: str, ai_gateway: dict[str, Any] | None) -> EndpointRow:
+        with self.database.session() as session:
+            endpoint = self._get(session, name)
+            session.execute(
+                update(EndpointRow)
+                .where(EndpointRow.id == endpoint.id)
+                .values(ai_gateway=ai_gateway, updated_at=now_ms())
+            )
+        return self.get(name)
 
     # -- reconciler writes ---------------------------------------------------------------
 

@@ -36,6 +36,7 @@ class EndpointRow(Base):
     active_version: Mapped[int | None] = mapped_column(Integer)
     pending_version: Mapped[int | None] = mapped_column(Integer)
     last_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    ai_gateway: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     configs: Mapped[list[ConfigRow]] = relationship(
         back_populates="endpoint", cascade="all, delete-orphan", order_by="ConfigRow.version"

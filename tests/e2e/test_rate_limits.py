@@ -1,0 +1,106 @@
+"""Rate limits hold under concurrent load from several clients."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from tests.e2e.conftest import Registered
+from tests.e2e.gateway_process import GatewayProcess
+
+BASE = "/api/2.0/serving-endpoints"
+SCIM = "/api/2.0/preview/scim/v2"
+
+
+def burst(url: str, body: dict, tokens: list[str], total: int) -> Counter[int]:
+    """``total`` requests from 8 threads, spread over the given callers' tokens."""
+
+    def one(index: int) -> int:
+        headers = {"Authorization": f"Bearer {tokens[index % len(tokens)]}"}
+        response = requests.post(url, json=body, headers=headers, timeout=60)
+        if response.status_code == 429:
+            assert response.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+            assert int(response.headers["Retry-After"]) >= 1
+        return response.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        return Counter(pool.map(one, range(total)))
+
+
+def user_with_token(gateway: GatewayProcess, name: str) -> str:
+    assert gateway.api("POST", f"{SCIM}/Users", json={"userName": name}).status_code == 201
+    made = gateway.api(
+        "POST", "/api/2.0/token-management/on-behalf-of/tokens", json={"user_name": name}
+    )
+    return made.json()["token_value"]
+
+
+def test_rate_limits_hold_under_concurrent_load(
+    gateway: GatewayProcess, sklearn_versions: list[Registered]
+) -> None:
+    v1 = sklearn_versions[0]
+    created = gateway.api(
+        "POST",
+        BASE,
+        json={
+            "name": "limited",
+            "config": {"served_entities": [v1.entity("m")]},
+            "ai_gateway": {
+                "rate_limits": [{"calls": 100, "key": "endpoint", "renewal_period": "minute"}]
+            },
+        },
+    )
+    assert created.status_code == 200, created.text
+    assert created.json()["ai_gateway"]["rate_limits"][0]["calls"] == 100
+    gateway.wait_for("limited")
+    url = f"{gateway.url}/serving-endpoints/limited/invocations"
+    body = {"dataframe_records": json.loads(v1.sample.head(1).to_json(orient="records"))}
+
+    outcome = burst(url, body, [gateway.token], 300)
+    assert set(outcome) == {200, 429}
+    print(f"endpoint limit 100/min, 300 requests from 8 threads: {dict(outcome)}")
+    assert abs(outcome[200] - 100) <= 2, outcome  # within 2% of the limit
+
+    # Per user, through the deprecated route: each user gets their own 30.
+    tokens = [user_with_token(gateway, f"limited-{n}@example.com") for n in range(3)]
+    eid = created.json()["id"]
+    gateway.api(
+        "PATCH",
+        f"/api/2.0/permissions/serving-endpoints/{eid}",
+        json={
+            "access_control_list": [
+                {"user_name": f"limited-{n}@example.com", "permission_level": "CAN_QUERY"}
+                for n in range(3)
+            ]
+        },
+    )
+    put = gateway.api(
+        "PUT",
+        f"{BASE}/limited/rate-limits",
+        json={"rate_limits": [{"calls": 30, "key": "user", "renewal_period": "minute"}]},
+    )
+    assert put.json() == {"rate_limits": [{"calls": 30, "key": "user", "renewal_period": "minute"}]}
+    shown = gateway.api("GET", f"{BASE}/limited").json()["ai_gateway"]["rate_limits"]
+    assert shown == [{"calls": 30, "key": "user", "renewal_period": "minute"}]
+    time.sleep(1)  # the reconciler publishes the new limits
+    outcome = burst(url, body, tokens, 240)
+    print(f"per-user limit 30/min, 3 users, 240 requests: {dict(outcome)}")
+    assert abs(outcome[200] - 90) <= 2, outcome
+
+    bad = gateway.api(
+        "PUT",
+        f"{BASE}/limited/rate-limits",
+        json={"rate_limits": [{"calls": 5, "renewal_period": "hour"}]},
+    )
+    assert bad.status_code == 400 and "renewal_period" in bad.json()["message"]
+    bad = gateway.api(
+        "PUT",
+        f"{BASE}/limited/ai-gateway",
+        json={"rate_limits": [{"calls": 5, "key": "user_group"}]},
+    )
+    assert bad.status_code == 400 and "principal" in bad.json()["message"]
+    gateway.api("DELETE", f"{BASE}/limited")
