@@ -134,5 +134,9 @@ class ServegateClient:
             json={"access_control_list": entries},
         )
 
+    def audit_events(self, since_ms: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        params = {"since_ms": since_ms, "limit": limit}
+        return self.request("GET", "/api/2.0/audit/events", params=params)["events"]
+
     def close(self) -> None:
         self._http.close()

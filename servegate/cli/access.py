@@ -245,3 +245,31 @@ def show(
             for entry in acl["access_control_list"]
         ],
     )
+
+
+@app.command()
+def audit(
+    limit: Annotated[int, typer.Option(help="How many of the newest events.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    home: HomeOption = None,
+) -> None:
+    """The audit log (admins): every control-plane change and every refused request."""
+    events = with_client(url, token, home, lambda c: c.audit_events(limit=limit))
+    if as_json:
+        typer.echo(json.dumps(events, indent=2))
+        return
+    _table(
+        ("time (ms)", "principal", "request", "status", "from"),
+        [
+            (
+                e["timestamp"],
+                e["principal"] or "-",
+                f"{e['method']} {e['path']}",
+                e["status"],
+                e["client"] or "-",
+            )
+            for e in events
+        ],
+    )

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
+from servegate.api import audit as audit_api
 from servegate.api import model_serving, permissions, scim, serving_endpoints
 from servegate.api import tokens as tokens_api
 from servegate.auth.access import AccessControl, Caller
@@ -27,10 +28,12 @@ from servegate.gateway import dataplane, model_dataplane
 from servegate.gateway.context import GatewayContext
 from servegate.gateway.rate_limits import RateLimiter
 from servegate.gateway.routing import RoutingTable
+from servegate.observability.audit import AuditLog, AuditMiddleware
 from servegate.observability.logs import LogPaths
 from servegate.reconciler.loop import Reconciler
 from servegate.registry.versions import RegistryClient
 from servegate.settings import Settings
+from servegate.store.audit import AuditStore
 from servegate.store.database import Database
 from servegate.store.endpoints import EndpointStore
 from servegate.store.model_serving import ModelServingStore
@@ -50,6 +53,7 @@ _API_PREFIXES = (
     "/api/2.0/permissions/",
     "/api/2.0/token",
     "/api/2.0/preview/scim/",
+    "/api/2.0/audit/",
 )
 
 
@@ -126,6 +130,7 @@ def build_gateway(settings: Settings) -> Gateway:
         replica_env = {"MLFLOW_TRACKING_URI": settings.registry_uri}
 
     log_paths = LogPaths(settings.logs_dir)
+    audit = AuditLog(AuditStore(database))
     routing = RoutingTable()
     endpoints = EndpointStore(database)
     backend = LocalBackend(
@@ -159,6 +164,7 @@ def build_gateway(settings: Settings) -> Gateway:
         principals=principals,
         tokens=tokens,
         rate_limiter=RateLimiter(),
+        audit=audit,
     )
 
     @contextlib.asynccontextmanager
@@ -166,6 +172,7 @@ def build_gateway(settings: Settings) -> Gateway:
         tasks = [
             asyncio.create_task(reconciler.run()),
             asyncio.create_task(refresh_access(access)),
+            asyncio.create_task(audit.run()),
         ]
         try:
             yield
@@ -187,6 +194,7 @@ def build_gateway(settings: Settings) -> Gateway:
         *permissions.routes,
         *tokens_api.routes,
         *scim.routes,
+        *audit_api.routes,
         *dataplane.routes,
         *model_dataplane.routes,
         *(
@@ -201,7 +209,10 @@ def build_gateway(settings: Settings) -> Gateway:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(AuthMiddleware, access=access)],
+        middleware=[
+            Middleware(AuditMiddleware, audit=audit),
+            Middleware(AuthMiddleware, access=access),
+        ],
         exception_handlers={ServegateError: _servegate_error, HTTPException: _http_error},
         lifespan=lifespan,
     )

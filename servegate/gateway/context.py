@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 from servegate.auth.access import AccessControl, Caller
 from servegate.auth.tokens import TokenStore
 from servegate.gateway.rate_limits import RateLimiter
+from servegate.observability.audit import AuditLog
 from servegate.observability.logs import LogPaths
 from servegate.registry.versions import RegistryClient
 from servegate.settings import Settings
@@ -37,6 +38,7 @@ class GatewayContext:
     principals: PrincipalStore
     tokens: TokenStore
     rate_limiter: RateLimiter
+    audit: AuditLog
 
 
 def caller_of(connection: HTTPConnection) -> Caller:

@@ -22,7 +22,8 @@ from mlflow.pyfunc.scoring_server import parse_csv_input, parse_parquet_input
 from mlflow.utils.proto_json_utils import dataframe_from_parsed_json, parse_tf_serving_input
 
 from servegate.errors import BadRequest, InvalidParameterValue, UnsupportedMediaType
-from servegate.replica.model import LoadedModel, clean_mlflow_message
+from servegate.replica.enforcement import clean_mlflow_message, input_error_message
+from servegate.replica.model import LoadedModel
 
 INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 LLM_KEYS = ("messages", "prompt", "input")
@@ -71,7 +72,8 @@ class DataframeCodec:
                 payload[self.key], pandas_orient=self.orient, schema=model.input_schema
             )
         except MlflowException as error:
-            raise _mlflow_input_error(error) from error
+            message = input_error_message(error, payload[self.key], model.input_schema)
+            raise InvalidParameterValue(message) from error
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             raise InvalidParameterValue(
                 f"'{self.key}' is not a valid pandas '{self.orient}' DataFrame: {error}"
@@ -94,7 +96,8 @@ class TensorCodec:
         try:
             data = parse_tf_serving_input({self.key: payload[self.key]}, schema=model.input_schema)
         except MlflowException as error:
-            raise _mlflow_input_error(error) from error
+            message = input_error_message(error, payload[self.key], model.input_schema)
+            raise InvalidParameterValue(message) from error
         except (ValueError, TypeError, KeyError) as error:
             raise InvalidParameterValue(
                 f"'{self.key}' is not a valid tensor input: {error}"

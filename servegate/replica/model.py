@@ -14,9 +14,7 @@ from mlflow.pyfunc import PyFuncModel
 from servegate.errors import BadRequest, InvalidParameterValue
 from servegate.replica.artifacts import LocalArtifacts, fetch_artifacts
 from servegate.replica.buildlog import BuildLog
-
-# MLflow prefixes enforcement errors with a dump of the whole input; the user needs the cause.
-_ENFORCEMENT_PREFIX = "Failed to enforce schema of data"
+from servegate.replica.enforcement import clean_mlflow_message
 
 
 @dataclass
@@ -57,13 +55,6 @@ class LoadedModel:
             raise BadRequest(
                 f"The model's predict failed: {type(error).__name__}: {error}"
             ) from error
-
-
-def clean_mlflow_message(message: str) -> str:
-    """Keep the cause of an MLflow input error, not the echo of the request data."""
-    if message.startswith(_ENFORCEMENT_PREFIX) and "Error: " in message:
-        message = message.rsplit("Error: ", 1)[1]
-    return message.strip()
 
 
 def load(

@@ -184,3 +184,17 @@ class PermissionRow(Base):
         ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True
     )
     level: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class AuditEventRow(Base):
+    """A control-plane change or a refused request: who, what, when, from where."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    timestamp: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
+    principal: Mapped[str | None] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(16), nullable=False)
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[int] = mapped_column(Integer, nullable=False)
+    client: Mapped[str | None] = mapped_column(String(255))
