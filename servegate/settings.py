@@ -68,6 +68,10 @@ class Settings(BaseSettings):
         return self.home / "models"
 
     @property
+    def secrets_key_path(self) -> Path:
+        return self.home / "secrets.key"
+
+    @property
     def admin_token_path(self) -> Path:
         return self.home / "admin-token"
 

@@ -38,9 +38,15 @@ def _json(body: object) -> Response:
     return OrjsonResponse(body)
 
 
-async def _check_models_exist(context: GatewayContext, config: EndpointConfig) -> None:
+async def _check_references(context: GatewayContext, config: EndpointConfig) -> None:
+    """Every model version and secret the config names exists (400 otherwise)."""
     for entity in config.served_entities:
         await run_in_threadpool(context.registry.resolve, entity.entity_name, entity.entity_version)
+        await run_in_threadpool(
+            context.secrets.check_references,
+            entity.environment_vars,
+            f"served model '{entity.name}'",
+        )
 
 
 async def _authorized(request: Request, needed: str) -> tuple[EndpointRow, str]:
@@ -61,7 +67,7 @@ async def create_endpoint(request: Request) -> Response:
     body = parse_body(await request.body(), CreateEndpointInput)
     name = validate_endpoint_name(body.name)
     config = body.to_config()
-    await _check_models_exist(context, config)
+    await _check_references(context, config)
     endpoint = await run_in_threadpool(
         context.endpoints.create,
         name,
@@ -107,7 +113,7 @@ async def update_config(request: Request) -> Response:
     context = _context(request)
     await _authorized(request, "CAN_MANAGE")
     config = parse_body(await request.body(), EndpointConfigInput).to_config()
-    await _check_models_exist(context, config)
+    await _check_references(context, config)
     caller = caller_of(request)
     endpoint = await run_in_threadpool(
         context.endpoints.update_config, request.path_params["name"], caller.name, config

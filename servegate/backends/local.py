@@ -11,11 +11,13 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from servegate.backends.base import ReplicaHandle, ReplicaSpec, ReplicaStatus
+from servegate.errors import ServegateError
 from servegate.observability.logs import LogPaths
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class LocalBackend:
         replica_env: dict[str, str],
         start_timeout_s: float,
         max_request_bytes: int,
+        resolve_environment: Callable[[dict[str, str]], dict[str, str]],
     ) -> None:
         self.socket_dir = socket_directory(run_dir)
         self.model_cache_dir = model_cache_dir
@@ -65,6 +68,7 @@ class LocalBackend:
         self.replica_env = replica_env
         self.start_timeout_s = start_timeout_s
         self.max_request_bytes = max_request_bytes
+        self.resolve_environment = resolve_environment
         self._serial = itertools.count()
         self._processes: dict[ReplicaHandle, asyncio.subprocess.Process] = {}
 
@@ -94,7 +98,21 @@ class LocalBackend:
             "--max-request-bytes",
             str(self.max_request_bytes),
         ]
-        env = {**os.environ, **self.replica_env, **spec.environment_vars}
+        client = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(socket)),
+            base_url="http://replica",
+            timeout=httpx.Timeout(None, connect=5.0),
+        )
+        replica = ReplicaHandle(
+            spec=spec, address=f"unix:{socket}", client=client, restarts=restarts
+        )
+        try:
+            variables = await asyncio.to_thread(self.resolve_environment, spec.environment_vars)
+        except ServegateError as error:  # a referenced secret is gone
+            replica.status = ReplicaStatus.FAILED
+            replica.message = f"The replica could not start: {error.message}"
+            return replica
+        env = {**os.environ, **self.replica_env, **variables}
         with log_path.open("ab") as log:
             process = await asyncio.create_subprocess_exec(
                 *command,
@@ -104,18 +122,7 @@ class LocalBackend:
                 env=env,
                 start_new_session=True,
             )
-        client = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(socket)),
-            base_url="http://replica",
-            timeout=httpx.Timeout(None, connect=5.0),
-        )
-        replica = ReplicaHandle(
-            spec=spec,
-            address=f"unix:{socket}",
-            client=client,
-            restarts=restarts,
-            pid=process.pid,
-        )
+        replica.pid = process.pid
         self._processes[replica] = process
         asyncio.get_running_loop().create_task(
             self._watch(replica, process, socket, build_log, log_path)

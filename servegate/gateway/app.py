@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 
 from servegate.api import audit as audit_api
 from servegate.api import model_serving, permissions, scim, serving_endpoints
+from servegate.api import secrets as secrets_api
 from servegate.api import tokens as tokens_api
 from servegate.auth.access import AccessControl, Caller
 from servegate.auth.admin import ensure_admin_token
@@ -38,6 +39,7 @@ from servegate.store.database import Database
 from servegate.store.endpoints import EndpointStore
 from servegate.store.model_serving import ModelServingStore
 from servegate.store.principals import PrincipalStore
+from servegate.store.secrets import SecretStore
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ _API_PREFIXES = (
     "/api/2.0/token",
     "/api/2.0/preview/scim/",
     "/api/2.0/audit/",
+    "/api/2.0/secrets/",
 )
 
 
@@ -130,6 +133,7 @@ def build_gateway(settings: Settings) -> Gateway:
         replica_env = {"MLFLOW_TRACKING_URI": settings.registry_uri}
 
     log_paths = LogPaths(settings.logs_dir)
+    secrets = SecretStore(database, settings.secrets_key_path)
     audit = AuditLog(AuditStore(database))
     routing = RoutingTable()
     endpoints = EndpointStore(database)
@@ -140,6 +144,7 @@ def build_gateway(settings: Settings) -> Gateway:
         replica_env,
         settings.replica_start_timeout_s,
         settings.max_request_bytes,
+        secrets.resolve_environment,
     )
     model_serving_store = ModelServingStore(database)
     reconciler = Reconciler(
@@ -165,6 +170,7 @@ def build_gateway(settings: Settings) -> Gateway:
         tokens=tokens,
         rate_limiter=RateLimiter(),
         audit=audit,
+        secrets=secrets,
     )
 
     @contextlib.asynccontextmanager
@@ -195,6 +201,7 @@ def build_gateway(settings: Settings) -> Gateway:
         *tokens_api.routes,
         *scim.routes,
         *audit_api.routes,
+        *secrets_api.routes,
         *dataplane.routes,
         *model_dataplane.routes,
         *(

@@ -18,6 +18,7 @@ from servegate.store.database import Database
 from servegate.store.endpoints import EndpointStore
 from servegate.store.model_serving import ModelServingStore
 from servegate.store.principals import PrincipalStore
+from servegate.store.secrets import SecretStore
 
 if TYPE_CHECKING:
     from servegate.gateway.routing import RoutingTable
@@ -39,6 +40,7 @@ class GatewayContext:
     tokens: TokenStore
     rate_limiter: RateLimiter
     audit: AuditLog
+    secrets: SecretStore
 
 
 def caller_of(connection: HTTPConnection) -> Caller:

@@ -202,7 +202,16 @@ class CsvCodec:
         try:
             return Decoded(parse_csv_input(io.StringIO(text), schema=model.input_schema))
         except MlflowException as error:
-            raise _mlflow_input_error(error) from error
+            raise InvalidParameterValue(_csv_error_message(error, text, model)) from error
+
+
+def _csv_error_message(error: MlflowException, text: str, model: LoadedModel) -> str:
+    """MLflow's message, led by the failing column found by reading the CSV untyped."""
+    try:
+        columns = pd.read_csv(io.StringIO(text), dtype=str).to_dict(orient="list")
+    except (ValueError, pd.errors.ParserError):
+        columns = {}
+    return input_error_message(error, columns, model.input_schema)
 
 
 class ParquetCodec:

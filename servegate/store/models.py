@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -198,3 +199,23 @@ class AuditEventRow(Base):
     path: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[int] = mapped_column(Integer, nullable=False)
     client: Mapped[str | None] = mapped_column(String(255))
+
+
+class SecretScopeRow(Base):
+    __tablename__ = "secret_scopes"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class SecretRow(Base):
+    """A secret's value, encrypted with the key in ``$SERVEGATE_HOME/secrets.key``."""
+
+    __tablename__ = "secrets"
+
+    scope: Mapped[str] = mapped_column(
+        ForeignKey("secret_scopes.name", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    updated_at: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -162,6 +162,8 @@ def test_endpoint_matrix(world: World) -> None:
     expect(world, "GET", f"{SCIM}/Me", ANYONE)
     expect(world, "GET", "/api/2.0/token/list", ANYONE)
     expect(world, "GET", "/api/2.0/token-management/tokens", ADMIN_ONLY)
+    expect(world, "GET", "/api/2.0/secrets/scopes/list", ADMIN_ONLY)
+    expect(world, "GET", "/api/2.0/audit/events", ADMIN_ONLY)
     expect(world, "GET", "/api/2.0/mlflow/registered-models/search", ANYONE)
     expect(
         world,
