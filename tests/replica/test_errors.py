@@ -150,8 +150,9 @@ def test_body_over_the_limit(replicas: dict[str, ReplicaProcess], registry: Regi
     client = replicas["small"].client
     small = registry.models["custom"].sample.head(2)
     assert client.post("/invocations", json={"inputs": small.to_dict(orient="list")}).is_success
-    large = registry.models["custom"].sample
+    large = registry.models["sklearn"].sample
     response = client.post("/invocations", json={"inputs": large.to_dict(orient="list")})
+    assert int(response.request.headers["content-length"]) > SMALL_LIMIT_BYTES
     assert_error(response, 413, str(SMALL_LIMIT_BYTES))
 
     def chunks() -> Iterator[bytes]:

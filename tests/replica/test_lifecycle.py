@@ -92,6 +92,8 @@ def test_sigterm_stops_gracefully(registry: Registry) -> None:
     try:
         replica.wait_ready()
         replica.process.send_signal(signal.SIGTERM)
-        assert replica.process.wait(timeout=15) == 0
+        # uvicorn shuts down gracefully, then re-raises the signal it caught.
+        assert replica.process.wait(timeout=15) in (0, -signal.SIGTERM)
+        assert "Traceback" not in replica.log.read_text()
     finally:
         replica.stop()
