@@ -83,7 +83,8 @@ def run_replica(
         model, artifacts = load(model_uri, cache_dir, build_log)
     except Exception as error:
         traceback.print_exc()
-        build_log.write(f"failed to load {model_uri}: {type(error).__name__}: {error}")
+        reason = " ".join(str(error).split())  # one line: the gateway shows the last line
+        build_log.write(f"failed to load {model_uri}: {type(error).__name__}: {reason}")
         return EXIT_LOAD_FAILED
     app = build_app(model, max_request_bytes, concurrency)
     where = f"unix:{uds}" if uds else f"http://{host}:{port}"

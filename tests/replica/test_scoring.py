@@ -127,6 +127,16 @@ def test_charset_utf8_is_accepted(registry: Registry, replicas: dict[str, Replic
     assert response.status_code == 200, response.text
 
 
+def test_nan_in_and_out(replicas: dict[str, ReplicaProcess]) -> None:
+    """Python clients send NaN literals (``json.dumps``); a NaN prediction comes back null."""
+    body = b'{"dataframe_records": [{"mean radius": NaN, "mean texture": 10.0}]}'
+    response = replicas["custom"].client.post(
+        "/invocations", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == [{"score": None, "flag": False}]
+
+
 @pytest.mark.parametrize("model", ["sklearn", "custom", "xgboost"])
 def test_health_routes(replicas: dict[str, ReplicaProcess], model: str) -> None:
     client = replicas[model].client
