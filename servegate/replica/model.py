@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import mlflow
 from mlflow.exceptions import MlflowException
+from mlflow.models import Model
 from mlflow.pyfunc import PyFuncModel
+from mlflow.types.schema import Schema
 
 from servegate.errors import BadRequest, InvalidParameterValue
 from servegate.replica.artifacts import LocalArtifacts, fetch_artifacts
@@ -25,14 +28,15 @@ class LoadedModel:
     pyfunc: PyFuncModel
 
     @property
-    def metadata(self) -> Any:
+    def metadata(self) -> Model:
         return self.pyfunc.metadata
 
-    @property
-    def input_schema(self) -> Any:
+    @cached_property
+    def input_schema(self) -> Schema | None:
+        """Read once: every request is parsed against it."""
         return self.pyfunc.metadata.get_input_schema()
 
-    @property
+    @cached_property
     def takes_params(self) -> bool:
         """Only a model whose signature declares params gets them; MLflow validates them."""
         return self.pyfunc.metadata.get_params_schema() is not None

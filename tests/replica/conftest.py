@@ -139,7 +139,9 @@ def replicas(registry: Registry) -> Iterator[dict[str, ReplicaProcess]]:
     """One replica per model (the custom model's on a Unix socket), plus one with a tiny body
     limit; started together, stopped at the end of the session."""
     started = {
-        "sklearn": ReplicaProcess.start(registry, registry.models["sklearn"].uri),
+        "sklearn": ReplicaProcess.start(
+            registry, registry.models["sklearn"].uri, "--concurrency", "2"
+        ),
         "custom": ReplicaProcess.start(
             registry, registry.models["custom"].uri, uds=registry.root / "custom.sock"
         ),

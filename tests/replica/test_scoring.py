@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
@@ -125,6 +126,20 @@ def test_charset_utf8_is_accepted(registry: Registry, replicas: dict[str, Replic
         headers={"content-type": "application/json; charset=utf-8"},
     )
     assert response.status_code == 200, response.text
+
+
+def test_concurrent_requests(registry: Registry, replicas: dict[str, ReplicaProcess]) -> None:
+    """More requests than ``--concurrency`` queue and all get their own answer."""
+    registered = registry.models["sklearn"]
+    expected = local_model(registered.uri).predict(registered.sample)
+    client = replicas["sklearn"].client
+
+    def one(rows: int) -> None:
+        answer = predict(client, REQUEST_FORMATS["dataframe_split"](registered.sample.head(rows)))
+        assert_same_predictions(answer, expected[:rows])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, range(10, 50, 2)))
 
 
 def test_nan_in_and_out(replicas: dict[str, ReplicaProcess]) -> None:
