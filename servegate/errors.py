@@ -13,6 +13,7 @@ no route builds an error body by hand::
     ├── ResourceConflict               409 RESOURCE_CONFLICT
     ├── PayloadTooLarge                413 BAD_REQUEST
     ├── UnsupportedMediaType           415 BAD_REQUEST
+    ├── HeadersTooLarge                431 BAD_REQUEST
     ├── RequestLimitExceeded           429 REQUEST_LIMIT_EXCEEDED   (+ Retry-After)
     ├── TemporarilyUnavailable         503 TEMPORARILY_UNAVAILABLE  (+ Retry-After)
     └── DeadlineExceeded               504 DEADLINE_EXCEEDED
@@ -83,6 +84,11 @@ class PayloadTooLarge(ServegateError):
 
 class UnsupportedMediaType(ServegateError):
     status_code = 415
+    error_code = "BAD_REQUEST"
+
+
+class HeadersTooLarge(ServegateError):
+    status_code = 431
     error_code = "BAD_REQUEST"
 
 

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORT = 8080
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
+MAX_ROWS_PER_REQUEST = 100_000
 
 
 class Settings(BaseSettings):
@@ -26,6 +27,10 @@ class Settings(BaseSettings):
     )
     admin_token: str | None = None
     max_request_bytes: int = MAX_REQUEST_BYTES
+    max_rows_per_request: int = MAX_ROWS_PER_REQUEST
+    max_header_bytes: int = 64 * 1024
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
     replica_start_timeout_s: float = 600.0
     replica_request_timeout_s: float = 300.0
     reconcile_interval_s: float = 0.5
@@ -40,7 +45,8 @@ class Settings(BaseSettings):
             host = "::1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.ssl_certfile else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def store_path(self) -> Path:

@@ -59,7 +59,7 @@ class LocalBackend:
         log_paths: LogPaths,
         replica_env: dict[str, str],
         start_timeout_s: float,
-        max_request_bytes: int,
+        limit_args: list[str],
         resolve_environment: Callable[[dict[str, str]], dict[str, str]],
     ) -> None:
         self.socket_dir = socket_directory(run_dir)
@@ -67,7 +67,7 @@ class LocalBackend:
         self.log_paths = log_paths
         self.replica_env = replica_env
         self.start_timeout_s = start_timeout_s
-        self.max_request_bytes = max_request_bytes
+        self.limit_args = limit_args  # the replica's input limits, as its flags
         self.resolve_environment = resolve_environment
         self._serial = itertools.count()
         self._processes: dict[ReplicaHandle, asyncio.subprocess.Process] = {}
@@ -95,8 +95,7 @@ class LocalBackend:
             str(os.getpid()),
             "--concurrency",
             str(spec.concurrency),
-            "--max-request-bytes",
-            str(self.max_request_bytes),
+            *self.limit_args,
         ]
         client = httpx.AsyncClient(
             transport=httpx.AsyncHTTPTransport(uds=str(socket)),

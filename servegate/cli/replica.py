@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from servegate.cli.app import app
-from servegate.settings import MAX_REQUEST_BYTES
+from servegate.settings import MAX_REQUEST_BYTES, MAX_ROWS_PER_REQUEST
 
 
 @app.command()
@@ -29,6 +29,9 @@ def replica(
     max_request_bytes: Annotated[int, typer.Option(help="Larger bodies get 413.")] = (
         MAX_REQUEST_BYTES
     ),
+    max_rows: Annotated[int, typer.Option(min=1, help="More rows in one request get 400.")] = (
+        MAX_ROWS_PER_REQUEST
+    ),
     concurrency: Annotated[int, typer.Option(min=1, help="Predictions run at once.")] = 4,
 ) -> None:
     """Serve one model like `mlflow models serve`: /invocations, /ping, /health, /version.
@@ -45,6 +48,7 @@ def replica(
         cache_dir=cache_dir,
         parent_pid=parent_pid,
         max_request_bytes=max_request_bytes,
+        max_rows=max_rows,
         concurrency=concurrency,
     )
     raise typer.Exit(code)

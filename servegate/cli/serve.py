@@ -35,10 +35,20 @@ def serve(
     store: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL of the store [default: SQLite in home].")
     ] = None,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="Serve HTTPS with this certificate (PEM).")
+    ] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="The certificate's key (PEM).")] = None,
 ) -> None:
     """Start the gateway: serving API, data plane, embedded MLflow registry and replicas."""
     settings = make_settings(
-        host=host, port=port, home=home, registry_uri=registry_uri, store_url=store
+        host=host,
+        port=port,
+        home=home,
+        registry_uri=registry_uri,
+        store_url=store,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )
     run_gateway(settings)
 
@@ -50,8 +60,11 @@ def run_gateway(settings: Settings) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
+        typer.echo("error: --ssl-certfile and --ssl-keyfile go together", err=True)
+        raise typer.Exit(2)
     gateway = build_gateway(settings)
-    url = f"http://{settings.host}:{settings.port}"
+    url = settings.local_url
     if gateway.admin_token_created:
         typer.echo(f"Created the admin token (shown once; kept in {settings.admin_token_path}):")
         typer.echo(f"  {gateway.admin_token}")
@@ -68,4 +81,6 @@ def run_gateway(settings: Settings) -> None:
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=30,
+        ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+        ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
     )

@@ -27,6 +27,7 @@ from servegate.backends.local import LocalBackend
 from servegate.errors import ServegateError, error_response
 from servegate.gateway import dataplane, model_dataplane
 from servegate.gateway.context import GatewayContext
+from servegate.gateway.limits import HeaderLimitMiddleware
 from servegate.gateway.rate_limits import RateLimiter
 from servegate.gateway.routing import RoutingTable
 from servegate.observability.audit import AuditLog, AuditMiddleware
@@ -127,6 +128,8 @@ def build_gateway(settings: Settings) -> Gateway:
             "MLFLOW_TRACKING_URI": settings.local_url,
             "MLFLOW_TRACKING_TOKEN": system_token,
         }
+        if settings.ssl_certfile:  # the gateway's own certificate is the one to trust
+            replica_env["MLFLOW_TRACKING_SERVER_CERT_PATH"] = str(settings.ssl_certfile)
     else:
         assert settings.registry_uri is not None
         registry = RegistryClient(settings.registry_uri)
@@ -143,7 +146,10 @@ def build_gateway(settings: Settings) -> Gateway:
         log_paths,
         replica_env,
         settings.replica_start_timeout_s,
-        settings.max_request_bytes,
+        [
+            f"--max-request-bytes={settings.max_request_bytes}",
+            f"--max-rows={settings.max_rows_per_request}",
+        ],
         secrets.resolve_environment,
     )
     model_serving_store = ModelServingStore(database)
@@ -217,6 +223,7 @@ def build_gateway(settings: Settings) -> Gateway:
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(HeaderLimitMiddleware, max_header_bytes=settings.max_header_bytes),
             Middleware(AuditMiddleware, audit=audit),
             Middleware(AuthMiddleware, access=access),
         ],

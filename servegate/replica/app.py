@@ -22,18 +22,24 @@ from servegate.errors import (
     ServegateError,
     error_response,
 )
-from servegate.replica.codecs import BodyCodec, codec_for, has_rows
+from servegate.replica.codecs import BodyCodec, codec_for, row_count
 from servegate.replica.encoding import encode_predictions
 from servegate.replica.model import LoadedModel
 
 
-def score(codec: BodyCodec, body: bytes, model: LoadedModel) -> bytes:
+def score(codec: BodyCodec, body: bytes, model: LoadedModel, max_rows: int) -> bytes:
     """The request pipeline: decode ▸ (enforce signature and) predict ▸ encode.
 
     Blocking and CPU-bound, so it runs in a worker thread."""
     decoded = codec.decode(body, model)
-    if not decoded.unwrapped and not has_rows(decoded.data):
-        raise InvalidParameterValue("The request has no rows to predict.")
+    if not decoded.unwrapped:
+        rows = row_count(decoded.data)
+        if rows == 0:
+            raise InvalidParameterValue("The request has no rows to predict.")
+        if rows is not None and rows > max_rows:
+            raise InvalidParameterValue(
+                f"The request has {rows} rows; the limit is {max_rows} rows per request."
+            )
     raw = model.predict(decoded.data, decoded.params)
     return encode_predictions(raw, unwrapped=decoded.unwrapped)
 
@@ -43,7 +49,9 @@ class MethodNotAllowed(ServegateError):
     error_code = "BAD_REQUEST"
 
 
-def build_app(model: LoadedModel, max_request_bytes: int, concurrency: int) -> Starlette:
+def build_app(
+    model: LoadedModel, max_request_bytes: int, concurrency: int, max_rows: int
+) -> Starlette:
     """The scoring app for a loaded model; predict runs in worker threads, ``concurrency``
     at a time (the rest queue), so the event loop keeps answering health checks."""
     limiter = anyio.CapacityLimiter(concurrency)
@@ -59,7 +67,9 @@ def build_app(model: LoadedModel, max_request_bytes: int, concurrency: int) -> S
         body = await read_limited_body(request, max_request_bytes)
         if not body.strip():
             raise InvalidParameterValue("The request body is empty; send the rows to predict.")
-        payload = await anyio.to_thread.run_sync(score, codec, body, model, limiter=limiter)
+        payload = await anyio.to_thread.run_sync(
+            score, codec, body, model, max_rows, limiter=limiter
+        )
         return Response(payload, media_type="application/json")
 
     return Starlette(

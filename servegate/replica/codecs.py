@@ -143,6 +143,9 @@ JSON_CODECS: tuple[JsonCodec, ...] = (
 )
 
 
+MAX_JSON_DEPTH = 1024  # orjson's own limit
+
+
 def _signature_from_type_hints(model: LoadedModel) -> bool:
     check = getattr(model.metadata, "_is_signature_from_type_hint", None)
     return bool(check and check())
@@ -154,9 +157,13 @@ def _parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
+        if "depth limit" in str(error):
+            raise BadRequest(
+                f"The request body nests JSON more than {MAX_JSON_DEPTH} levels deep."
+            ) from error
         try:
             return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise BadRequest(f"The request body is not valid JSON: {error}") from error
 
 
@@ -261,13 +268,17 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
-def has_rows(data: Any) -> bool:
-    """False for a request that carries nothing to predict."""
+def row_count(data: Any) -> int | None:
+    """How many rows a decoded request carries (None when it has no notion of rows)."""
     if isinstance(data, pd.DataFrame | pd.Series):
-        return len(data) > 0
+        return len(data)
     if isinstance(data, dict):
-        return bool(data) and all(_length(value) != 0 for value in data.values())
-    return _length(data) != 0
+        lengths = [_length(value) for value in data.values()]
+        if not lengths or 0 in lengths:
+            return 0
+        known = [length for length in lengths if length is not None]
+        return max(known) if known else None
+    return _length(data)
 
 
 def _length(value: Any) -> int | None:

@@ -71,6 +71,7 @@ def run_replica(
     cache_dir: Path | None = None,
     parent_pid: int | None = None,
     max_request_bytes: int,
+    max_rows: int,
     concurrency: int,
 ) -> int:
     """Load ``model_uri``, then serve it until SIGTERM; returns the process exit code
@@ -86,7 +87,7 @@ def run_replica(
         reason = " ".join(str(error).split())  # one line: the gateway shows the last line
         build_log.write(f"failed to load {model_uri}: {type(error).__name__}: {reason}")
         return EXIT_LOAD_FAILED
-    app = build_app(model, max_request_bytes, concurrency)
+    app = build_app(model, max_request_bytes, concurrency, max_rows)
     where = f"unix:{uds}" if uds else f"http://{host}:{port}"
     build_log.write(f"serving on {where}")
     config = uvicorn.Config(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import cloudpickle
 import mlflow
@@ -26,6 +27,26 @@ class EnvironmentEcho(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame) -> list[str]:  # type: ignore[no-untyped-def]
         return [os.environ.get("GREETING", "<unset>")] * len(model_input)
+
+
+class Sleeper(mlflow.pyfunc.PythonModel):
+    """Takes as many seconds as the ``seconds`` param says, then answers the input."""
+
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict | None = None
+    ) -> list[float]:  # type: ignore[no-untyped-def]
+        time.sleep(float((params or {}).get("seconds", 0.0)))
+        return model_input["x"].tolist()
+
+
+def register_sleeper(name: str) -> tuple[str, pd.DataFrame]:
+    cloudpickle.register_pickle_by_value(this_module)
+    sample = pd.DataFrame({"x": [1.0, 2.0]})
+    signature = mlflow.models.infer_signature(sample, [1.0, 2.0], params={"seconds": 0.0})
+    info = mlflow.pyfunc.log_model(
+        name="model", python_model=Sleeper(), signature=signature, registered_model_name=name
+    )
+    return f"models:/{name}/{info.registered_model_version}", sample
 
 
 def _register(name: str, model: mlflow.pyfunc.PythonModel) -> tuple[str, pd.DataFrame]:

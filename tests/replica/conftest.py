@@ -24,6 +24,7 @@ from tests import models
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 120.0
+SMALL_LIMIT_ROWS = 3
 SMALL_LIMIT_BYTES = 1000
 
 
@@ -151,6 +152,8 @@ def replicas(registry: Registry) -> Iterator[dict[str, ReplicaProcess]]:
             registry.models["custom"].uri,
             "--max-request-bytes",
             str(SMALL_LIMIT_BYTES),
+            "--max-rows",
+            str(SMALL_LIMIT_ROWS),
         ),
     }
     try:

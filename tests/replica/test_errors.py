@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.replica.conftest import SMALL_LIMIT_BYTES, Registry, ReplicaProcess
+from tests.replica.conftest import SMALL_LIMIT_BYTES, SMALL_LIMIT_ROWS, Registry, ReplicaProcess
 
 JSON = {"content-type": "application/json"}
 
@@ -164,6 +164,21 @@ def test_body_over_the_limit(replicas: dict[str, ReplicaProcess], registry: Regi
     chunked = client.post("/invocations", content=chunks(), headers=JSON)
     assert "content-length" not in chunked.request.headers
     assert_error(chunked, 413)
+
+
+def test_too_many_rows(replicas: dict[str, ReplicaProcess], registry: Registry) -> None:
+    client = replicas["small"].client
+    rows = registry.models["custom"].sample.head(SMALL_LIMIT_ROWS + 1)
+    response = client.post("/invocations", json={"inputs": rows.to_dict(orient="list")})
+    assert_error(response, 400, f"{SMALL_LIMIT_ROWS + 1} rows", f"limit is {SMALL_LIMIT_ROWS}")
+    ok = rows.head(SMALL_LIMIT_ROWS)
+    assert client.post("/invocations", json={"inputs": ok.to_dict(orient="list")}).is_success
+
+
+def test_json_nested_too_deep(replicas: dict[str, ReplicaProcess]) -> None:
+    deep = b'{"inputs": ' + b"[" * 3000 + b"]" * 3000 + b"}"
+    response = replicas["sklearn"].client.post("/invocations", content=deep, headers=JSON)
+    assert_error(response, 400, "levels deep")
 
 
 def test_still_serving_after_bad_requests(replicas: dict[str, ReplicaProcess]) -> None:

@@ -9,7 +9,7 @@ import pytest
 from mlflow.types.schema import ColSpec, Schema
 
 from servegate.errors import UnsupportedMediaType
-from servegate.replica.codecs import BODY_CODECS, codec_for, has_rows
+from servegate.replica.codecs import BODY_CODECS, codec_for, row_count
 from servegate.replica.encoding import encode_predictions
 from servegate.replica.enforcement import first_unconvertible_value
 
@@ -58,13 +58,15 @@ def test_first_unconvertible_value_none_when_all_convert() -> None:
     assert first_unconvertible_value([{"mean radius": "x"}], None) is None
 
 
-def test_has_rows() -> None:
-    assert has_rows(pd.DataFrame({"a": [1]}))
-    assert not has_rows(pd.DataFrame({"a": []}))
-    assert not has_rows({})
-    assert not has_rows({"a": np.array([])})
-    assert has_rows(np.zeros((2, 3)))
-    assert not has_rows([])
+def test_row_count() -> None:
+    assert row_count(pd.DataFrame({"a": [1]})) == 1
+    assert row_count(pd.DataFrame({"a": []})) == 0
+    assert row_count({}) == 0
+    assert row_count({"a": np.array([])}) == 0
+    assert row_count({"a": np.zeros(3), "b": np.zeros(3)}) == 3
+    assert row_count(np.zeros((2, 3))) == 2
+    assert row_count([]) == 0
+    assert row_count(7) is None
 
 
 def test_encoding_shapes() -> None:
