@@ -33,6 +33,7 @@ from servegate.gateway.routing import RoutingTable
 from servegate.observability.audit import AuditLog, AuditMiddleware
 from servegate.observability.logs import LogPaths
 from servegate.reconciler.loop import Reconciler
+from servegate.registry.guard import RegistryGuard
 from servegate.registry.versions import RegistryClient
 from servegate.settings import Settings
 from servegate.store.audit import AuditStore
@@ -118,11 +119,13 @@ def build_gateway(settings: Settings) -> Gateway:
     system_token = new_token()
     access.add_process_token(system_token, SYSTEM_CALLER)
 
+    routing = RoutingTable()
     registry_routes: list[BaseRoute] = []
     if settings.embedded_registry:
         from servegate.registry.embedded import create_embedded_mlflow_app, tracking_store_uri
 
-        registry_routes.append(Mount("/", create_embedded_mlflow_app(settings.mlflow_dir)))
+        mlflow_app = create_embedded_mlflow_app(settings.mlflow_dir)
+        registry_routes.append(Mount("/", RegistryGuard(mlflow_app, access, routing)))
         registry = RegistryClient(tracking_store_uri(settings.mlflow_dir))
         replica_env = {
             "MLFLOW_TRACKING_URI": settings.local_url,
@@ -138,7 +141,6 @@ def build_gateway(settings: Settings) -> Gateway:
     log_paths = LogPaths(settings.logs_dir)
     secrets = SecretStore(database, settings.secrets_key_path)
     audit = AuditLog(AuditStore(database))
-    routing = RoutingTable()
     endpoints = EndpointStore(database)
     backend = LocalBackend(
         settings.run_dir,

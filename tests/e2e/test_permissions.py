@@ -330,6 +330,31 @@ def test_model_urls_sit_behind_the_same_checks(world: World) -> None:
     status = "/api/2.0/mlflow/endpoints/get-status?registered_model_name=bc-logreg"
     assert world.call("viewer", "GET", status).status_code == 200
     assert world.call("outsider", "GET", status).status_code == 403
+    # Registry changes that move what the served model answers need CAN_MANAGE on it.
+    alias = {"name": "bc-logreg", "alias": "blessed", "version": "1"}
+    move = {"name": "bc-logreg", "version": "2", "stage": "Staging"}
+    for path, body in (
+        ("registered-models/alias", alias),
+        ("model-versions/transition-stage", move),
+    ):
+        denied = world.call("querier", "POST", f"/api/2.0/mlflow/{path}", json=body)
+        assert denied.status_code == 403, denied.text
+        assert denied.json()["error_code"] == "PERMISSION_DENIED"
+    gateway.api(
+        "PATCH",
+        "/api/2.0/permissions/serving-models/bc-logreg",
+        json={
+            "access_control_list": [
+                {"user_name": "manager@example.com", "permission_level": "CAN_MANAGE"}
+            ]
+        },
+    )
+    assert world.call("manager", "POST", "/api/2.0/mlflow/registered-models/alias", json=alias).ok
+    read = world.call("querier", "GET", "/api/2.0/mlflow/registered-models/get?name=bc-logreg")
+    assert (
+        read.status_code == 200
+        and read.json()["registered_model"]["aliases"][0]["alias"] == "blessed"
+    )
     disable = {"registered_model_name": "bc-logreg"}
     assert (
         world.call("querier", "POST", "/api/2.0/mlflow/endpoints/disable", json=disable).status_code
