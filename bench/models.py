@@ -1,0 +1,58 @@
+"""The benchmark's models: a scaled logistic regression and a 100-tree random forest on
+scikit-learn's breast-cancer data (30 float features), registered in a local MLflow registry."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import mlflow
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    name: str
+    uri: str
+
+    def body(self, rows: int) -> bytes:
+        """A ``dataframe_split`` request of the first ``rows`` rows."""
+        features = load_breast_cancer(as_frame=True).data.head(rows)
+        return json.dumps(
+            {"dataframe_split": json.loads(features.to_json(orient="split"))}
+        ).encode()
+
+
+def register_models() -> dict[str, BenchModel]:
+    """Train and register both models into the current MLflow tracking URI."""
+    features, labels = load_breast_cancer(return_X_y=True, as_frame=True)
+    logreg = Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(max_iter=5000))])
+    forest = RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1)
+    registered = {}
+    for name, estimator, extra in (
+        ("logreg", logreg, {}),
+        ("forest", forest, {"skops_trusted_types": _forest_types()}),
+    ):
+        estimator.fit(features, labels)
+        info = mlflow.sklearn.log_model(
+            estimator,
+            name="model",
+            input_example=features.head(2),
+            registered_model_name=f"bench-{name}",
+            **extra,
+        )
+        registered[name] = BenchModel(name, f"models:/bench-{name}/{info.registered_model_version}")
+    return registered
+
+
+def _forest_types() -> list[str]:
+    return [
+        "sklearn.ensemble._forest.RandomForestClassifier",
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._tree.Tree",
+        "numpy.dtype",
+    ]

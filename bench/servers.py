@@ -1,0 +1,228 @@
+"""The servers the benchmark compares, each started as its users would start it, on 127.0.0.1.
+
+- ``mlflow``: ``mlflow models serve --workers 2`` (the peer).
+- ``replica``: ``servegate replica`` on a port (servegate's replica, directly).
+- ``gateway``: ``servegate serve`` with an endpoint serving the model (the full data plane).
+- ``floor``: a minimal uvicorn app calling the estimator's own predict (2 workers).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+SERVERS = ("mlflow", "replica", "gateway", "floor")
+FLOOR_APP = Path(__file__).with_name("floor_server.py")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Running:
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    cold_start_s: float = 0.0
+
+    def pids(self) -> list[int]:
+        """The server and every process under it (workers, replicas)."""
+        found, frontier = [self.process.pid], [self.process.pid]
+        while frontier:
+            parent = frontier.pop()
+            for child in _children(parent):
+                found.append(child)
+                frontier.append(child)
+        return found
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    children: list[int] = []
+    for task in tasks:
+        try:
+            text = Path(f"/proc/{pid}/task/{task}/children").read_text()
+        except OSError:
+            continue
+        children += [int(child) for child in text.split()]
+    return children
+
+
+def _command(name: str, model_uri: str, port: int, work: Path) -> list[str]:
+    python = sys.executable
+    if name == "mlflow":
+        return [
+            python,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            model_uri,
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--workers",
+            "2",
+            "--env-manager",
+            "local",
+        ]
+    if name == "replica":
+        return [
+            python,
+            "-m",
+            "servegate",
+            "replica",
+            model_uri,
+            "--port",
+            str(port),
+            "--concurrency",
+            "8",
+        ]
+    if name == "floor":
+        return [
+            python,
+            "-m",
+            "uvicorn",
+            "floor_server:app",
+            "--app-dir",
+            str(FLOOR_APP.parent),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+        ]
+    return [
+        python,
+        "-m",
+        "servegate",
+        "serve",
+        "--port",
+        str(port),
+        "--home",
+        str(work / "home"),
+        "--registry-uri",
+        os.environ["MLFLOW_TRACKING_URI"],
+    ]
+
+
+@contextmanager
+def running(
+    name: str, model_uri: str, body: bytes, work: Path, timeout_s: float = 300
+) -> Iterator[Running]:
+    """Start one server, wait for its first correct prediction (the cold start), stop it after."""
+    port = free_port()
+    env = {**os.environ, "BENCH_MODEL_URI": model_uri}
+    log = (work / f"{name}.log").open("ab")
+    started = time.monotonic()
+    process = subprocess.Popen(
+        _command(name, model_uri, port, work),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    server = Running(name, process, f"http://127.0.0.1:{port}/invocations")
+    try:
+        if name == "gateway":
+            _serve_endpoint(server, port, model_uri, work, started + timeout_s)
+        _first_prediction(server, body, started + timeout_s)
+        server.cold_start_s = time.monotonic() - started
+        yield server
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _serve_endpoint(
+    server: Running, port: int, model_uri: str, work: Path, deadline: float
+) -> None:
+    base = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            if requests.get(f"{base}/health", timeout=1).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        _check_alive(server, deadline)
+        time.sleep(0.05)
+    token = (work / "home" / "admin-token").read_text().strip()
+    server.headers = {"Authorization": f"Bearer {token}"}
+    name, version = model_uri.removeprefix("models:/").split("/")
+    created = requests.post(
+        f"{base}/api/2.0/serving-endpoints",
+        headers=server.headers,
+        timeout=60,
+        json={
+            "name": "bench",
+            "config": {
+                "served_entities": [
+                    {"entity_name": name, "entity_version": version, "workload_size": "Medium"}
+                ]
+            },
+        },
+    )
+    created.raise_for_status()
+    server.url = f"{base}/serving-endpoints/bench/invocations"
+
+
+def _first_prediction(server: Running, body: bytes, deadline: float) -> None:
+    headers = {**server.headers, "Content-Type": "application/json"}
+    while True:
+        try:
+            if requests.post(server.url, data=body, headers=headers, timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        _check_alive(server, deadline)
+        time.sleep(0.02)
+
+
+def _check_alive(server: Running, deadline: float) -> None:
+    if server.process.poll() is not None:
+        raise RuntimeError(f"{server.name} exited with {server.process.returncode}")
+    if time.monotonic() > deadline:
+        raise RuntimeError(f"{server.name} did not answer in time")
+
+
+def memory_mb(server: Running) -> dict[str, float]:
+    """RSS and unique (private) memory of the server's whole process tree, in MB."""
+    rss = unique = 0
+    for pid in server.pids():
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        fields = {line.split(":")[0]: int(line.split()[1]) for line in rollup.splitlines()[1:]}
+        rss += fields.get("Rss", 0)
+        unique += fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return {"rss_mb": round(rss / 1024, 1), "unique_mb": round(unique / 1024, 1)}
