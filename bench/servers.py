@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -137,7 +138,9 @@ def running(
 ) -> Iterator[Running]:
     """Start one server, wait for its first correct prediction (the cold start), stop it after."""
     port = free_port()
-    env = {**os.environ, "BENCH_MODEL_URI": model_uri}
+    # mlflow serve runs `uvicorn` from PATH: make it this environment's.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "BENCH_MODEL_URI": model_uri, "PATH": path}
     log = (work / f"{name}.log").open("ab")
     started = time.monotonic()
     process = subprocess.Popen(
@@ -155,7 +158,8 @@ def running(
         server.cold_start_s = time.monotonic() - started
         yield server
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(60)
         except subprocess.TimeoutExpired:
