@@ -179,7 +179,7 @@ def _serve_endpoint(
             pass
         _check_alive(server, deadline)
         time.sleep(0.05)
-    token = (work / "home" / "admin-token").read_text().strip()
+    token = (work / f"home-{port}" / "admin-token").read_text().strip()
     server.headers = {"Authorization": f"Bearer {token}"}
     name, version = model_uri.removeprefix("models:/").split("/")
     created = requests.post(
