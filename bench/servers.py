@@ -126,7 +126,7 @@ def _command(name: str, model_uri: str, port: int, work: Path) -> list[str]:
         "--port",
         str(port),
         "--home",
-        str(work / "home"),
+        str(work / f"home-{port}"),
         "--registry-uri",
         os.environ["MLFLOW_TRACKING_URI"],
     ]
