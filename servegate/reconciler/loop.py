@@ -177,6 +177,8 @@ class Reconciler:
                     moved |= await asyncio.to_thread(
                         self.endpoints.fail_pending, endpoint.id, config.version
                     )
+        for gone in self._written.keys() - plan.entities.keys():  # deleted or superseded
+            del self._written[gone]
         return moved
 
     async def _settle_models(self, plan: Plan) -> dict[str, ModelRoutes]:
