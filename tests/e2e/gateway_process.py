@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,11 +12,7 @@ from pathlib import Path
 
 import requests
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.ports import free_port
 
 
 @dataclass
@@ -93,6 +88,25 @@ class GatewayProcess:
         kwargs.setdefault("headers", self.headers)
         kwargs.setdefault("timeout", 60)
         return requests.request(method, f"{self.url}{path}", **kwargs)
+
+    def create_user(self, name: str, entitlements: tuple[str, ...] = ()) -> str:
+        """A new user (SCIM); returns its id."""
+        created = self.api(
+            "POST",
+            "/api/2.0/preview/scim/v2/Users",
+            json={"userName": name, "entitlements": [{"value": e} for e in entitlements]},
+        )
+        assert created.status_code == 201, created.text
+        return created.json()["id"]
+
+    def token_for(self, user: str, lifetime: int | None = None) -> tuple[str, str]:
+        """A new token for an existing user: (its value, its id)."""
+        body: dict = {"user_name": user, "comment": f"for {user}"}
+        if lifetime:
+            body["lifetime_seconds"] = lifetime
+        made = self.api("POST", "/api/2.0/token-management/on-behalf-of/tokens", json=body)
+        assert made.status_code == 200, made.text
+        return made.json()["token_value"], made.json()["token_info"]["token_id"]
 
     def create(self, name: str, entities: list[dict], routes: list[dict] | None = None) -> dict:
         """Create an endpoint and wait until it is READY."""

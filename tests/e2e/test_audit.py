@@ -18,17 +18,8 @@ def test_changes_and_refusals_are_audited(gateway: GatewayProcess) -> None:
         timeout=30,
     )
     gateway.api("PATCH", "/api/2.0/serving-endpoints/audit-missing/tags", json={})
-    assert (
-        gateway.api(
-            "POST", "/api/2.0/preview/scim/v2/Users", json={"userName": "audited@example.com"}
-        ).status_code
-        == 201
-    )
-    made = gateway.api(
-        "POST",
-        "/api/2.0/token-management/on-behalf-of/tokens",
-        json={"user_name": "audited@example.com"},
-    ).json()["token_value"]
+    gateway.create_user("audited@example.com")
+    made, _ = gateway.token_for("audited@example.com")
     refused = requests.get(
         f"{gateway.url}/api/2.0/audit/events",
         headers={"Authorization": f"Bearer {made}"},

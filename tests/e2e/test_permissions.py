@@ -43,29 +43,10 @@ class World:
         )
 
 
-def make_user(gateway: GatewayProcess, name: str, entitlements: tuple[str, ...] = ()) -> str:
-    created = gateway.api(
-        "POST",
-        f"{SCIM}/Users",
-        json={"userName": name, "entitlements": [{"value": e} for e in entitlements]},
-    )
-    assert created.status_code == 201, created.text
-    return created.json()["id"]
-
-
-def token_for(gateway: GatewayProcess, user: str, lifetime: int | None = None) -> tuple[str, str]:
-    body: dict = {"user_name": user, "comment": f"for {user}"}
-    if lifetime:
-        body["lifetime_seconds"] = lifetime
-    created = gateway.api("POST", "/api/2.0/token-management/on-behalf-of/tokens", json=body)
-    assert created.status_code == 200, created.text
-    return created.json()["token_value"], created.json()["token_info"]["token_id"]
-
-
 @pytest.fixture(scope="module")
 def world(gateway: GatewayProcess, sklearn_versions: list[Registered]) -> World:
     ids = {
-        name: make_user(gateway, f"{name}@example.com")
+        name: gateway.create_user(f"{name}@example.com")
         for name in ("outsider", "viewer", "querier", "manager", "revoked", "expired")
     }
     tokens: dict[str, str | None] = {
@@ -74,9 +55,9 @@ def world(gateway: GatewayProcess, sklearn_versions: list[Registered]) -> World:
         "admin": gateway.token,
     }
     for name in ("outsider", "viewer", "querier", "manager"):
-        tokens[name] = token_for(gateway, f"{name}@example.com")[0]
-    tokens["expired"] = token_for(gateway, "expired@example.com", lifetime=1)[0]
-    revoked, revoked_id = token_for(gateway, "revoked@example.com")
+        tokens[name] = gateway.token_for(f"{name}@example.com")[0]
+    tokens["expired"] = gateway.token_for("expired@example.com", lifetime=1)[0]
+    revoked, revoked_id = gateway.token_for("revoked@example.com")
     assert gateway.api("DELETE", f"/api/2.0/token-management/tokens/{revoked_id}").ok
     tokens["revoked"] = revoked
 
@@ -199,8 +180,8 @@ def test_what_each_caller_sees(world: World) -> None:
 
 def test_entitlement_and_creator_rights(world: World, sklearn_versions: list[Registered]) -> None:
     gateway = world.gateway
-    make_user(gateway, "builder@example.com", ("allow-cluster-create",))
-    builder, _ = token_for(gateway, "builder@example.com")
+    gateway.create_user("builder@example.com", ("allow-cluster-create",))
+    builder, _ = gateway.token_for("builder@example.com")
     headers = {"Authorization": f"Bearer {builder}"}
     created = requests.post(
         f"{gateway.url}{BASE}",
@@ -221,8 +202,8 @@ def test_entitlement_and_creator_rights(world: World, sklearn_versions: list[Reg
 
 def test_group_membership_takes_effect_at_once(world: World) -> None:
     gateway = world.gateway
-    member = make_user(gateway, "member@example.com")
-    token, _ = token_for(gateway, "member@example.com")
+    member = gateway.create_user("member@example.com")
+    token, _ = gateway.token_for("member@example.com")
     group = gateway.api(
         "POST", f"{SCIM}/Groups", json={"displayName": "scorers", "members": [{"value": member}]}
     )

@@ -13,7 +13,6 @@ from tests.e2e.conftest import Registered
 from tests.e2e.gateway_process import GatewayProcess
 
 BASE = "/api/2.0/serving-endpoints"
-SCIM = "/api/2.0/preview/scim/v2"
 
 
 def burst(url: str, body: dict, tokens: list[str], total: int) -> Counter[int]:
@@ -31,12 +30,9 @@ def burst(url: str, body: dict, tokens: list[str], total: int) -> Counter[int]:
         return Counter(pool.map(one, range(total)))
 
 
-def user_with_token(gateway: GatewayProcess, name: str) -> str:
-    assert gateway.api("POST", f"{SCIM}/Users", json={"userName": name}).status_code == 201
-    made = gateway.api(
-        "POST", "/api/2.0/token-management/on-behalf-of/tokens", json={"user_name": name}
-    )
-    return made.json()["token_value"]
+def user_token(gateway: GatewayProcess, name: str) -> str:
+    gateway.create_user(name)
+    return gateway.token_for(name)[0]
 
 
 def test_rate_limits_hold_under_concurrent_load(
@@ -66,7 +62,7 @@ def test_rate_limits_hold_under_concurrent_load(
     assert abs(outcome[200] - 100) <= 2, outcome  # within 2% of the limit
 
     # Per user, through the deprecated route: each user gets their own 30.
-    tokens = [user_with_token(gateway, f"limited-{n}@example.com") for n in range(3)]
+    tokens = [user_token(gateway, f"limited-{n}@example.com") for n in range(3)]
     eid = created.json()["id"]
     gateway.api(
         "PATCH",

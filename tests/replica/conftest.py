@@ -7,7 +7,6 @@ loading once and in parallel.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pandas as pd
 import pytest
 
 from tests import models
+from tests.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 120.0
@@ -43,12 +43,6 @@ class Registry:
     def env(self) -> dict[str, str]:
         """The environment a replica reads its registry from."""
         return {**os.environ, "MLFLOW_TRACKING_URI": self.tracking_uri}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def replica_command(model_uri: str, *options: str) -> list[str]:
