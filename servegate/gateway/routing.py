@@ -52,6 +52,9 @@ class RoutingTable:
         self._endpoints = endpoints
         self._models = models
 
+    def publish_endpoints(self, endpoints: dict[str, EndpointRoutes]) -> None:
+        self._endpoints = endpoints
+
     def get(self, name: str) -> EndpointRoutes | None:
         return self._endpoints.get(name)
 
@@ -63,16 +66,22 @@ class RoutingTable:
 
 
 def endpoint_routes(
-    endpoints: list[EndpointRow], plan: Plan, replicas: dict[ReplicaKey, ReplicaHandle]
+    endpoints: list[EndpointRow],
+    plan: Plan,
+    replicas: dict[ReplicaKey, ReplicaHandle],
+    promoting: dict[str, int] | None = None,
 ) -> dict[str, EndpointRoutes]:
-    """Routes of every endpoint's *active* config, with the replica serving each entity now."""
+    """Routes of every endpoint's active config (or the config about to be promoted, by
+    endpoint id), with the replica serving each entity now."""
+    promoting = promoting or {}
     published: dict[str, EndpointRoutes] = {}
     for endpoint in endpoints:
         limits = tuple(
             RateLimit(limit["calls"], limit.get("key", "endpoint"), limit.get("principal"))
             for limit in (endpoint.ai_gateway or {}).get("rate_limits", [])
         )
-        active = next((c for c in endpoint.configs if c.version == endpoint.active_version), None)
+        serving = promoting.get(endpoint.id, endpoint.active_version)
+        active = next((c for c in endpoint.configs if c.version == serving), None)
         if active is None:
             published[endpoint.name] = EndpointRoutes(
                 endpoint.id, endpoint.name, None, rate_limits=limits

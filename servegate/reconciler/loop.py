@@ -26,7 +26,7 @@ from servegate.registry.snapshot import RegistryReader, RegistrySnapshot, is_ver
 from servegate.states import ConfigUpdate, Deployment
 from servegate.store.endpoints import EndpointStore
 from servegate.store.model_serving import ModelServingStore
-from servegate.store.models import EndpointRow
+from servegate.store.models import EndpointRow, ServedEntityRow
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +138,7 @@ class Reconciler:
 
     async def _settle_endpoints(self, endpoints: list[EndpointRow], plan: Plan) -> bool:
         """Write entity states; promote or fail pending configs. True if a config moved."""
+        promotions: dict[str, int] = {}
         moved = False
         for endpoint in endpoints:
             for config in endpoint.configs:
@@ -147,39 +148,53 @@ class Reconciler:
                 )
                 if not is_pending and config.version != endpoint.active_version:
                     continue
-                states = []
-                for row in config.entities:
-                    following = plan.entities[row.id]
-                    key = entity_key(endpoint, row, following.current)
-                    state, message = entity_state(
-                        self.replicas.get(key),
-                        row,
-                        pending=is_pending,
-                        following=following,
-                        registry_checked=self._registry_read_wall_ms > config.start_time,
-                    )
-                    states.append(state)
-                    written = (state.value, message, following.current)
-                    if self._written.get(row.id) != written:
-                        await asyncio.to_thread(
-                            self.endpoints.set_entity_state,
-                            row.id,
-                            state,
-                            message,
-                            following.current,
-                        )
-                        self._written[row.id] = written
+                states = [
+                    await self._settle_entity(endpoint, config.start_time, row, plan, is_pending)
+                    for row in config.entities
+                ]
                 if is_pending and all(state is Deployment.READY for state in states):
-                    moved |= await asyncio.to_thread(
-                        self.endpoints.promote, endpoint.id, config.version
-                    )
+                    promotions[endpoint.id] = config.version
                 elif is_pending and Deployment.FAILED in states:
                     moved |= await asyncio.to_thread(
                         self.endpoints.fail_pending, endpoint.id, config.version
                     )
+        if promotions:
+            # Route to a config before the store calls it active: once the API says READY,
+            # the data plane already serves it.
+            self.routing.publish_endpoints(
+                endpoint_routes(endpoints, plan, self.replicas, promotions)
+            )
+        for endpoint_id, version in promotions.items():
+            moved |= await asyncio.to_thread(self.endpoints.promote, endpoint_id, version)
         for gone in self._written.keys() - plan.entities.keys():  # deleted or superseded
             del self._written[gone]
         return moved
+
+    async def _settle_entity(
+        self,
+        endpoint: EndpointRow,
+        config_start_ms: int,
+        row: ServedEntityRow,
+        plan: Plan,
+        pending: bool,
+    ) -> Deployment:
+        """Compute one served entity's deployment state and write it if it changed."""
+        following = plan.entities[row.id]
+        key = entity_key(endpoint, row, following.current)
+        state, message = entity_state(
+            self.replicas.get(key),
+            row,
+            pending=pending,
+            following=following,
+            registry_checked=self._registry_read_wall_ms > config_start_ms,
+        )
+        written = (state.value, message, following.current)
+        if self._written.get(row.id) != written:
+            await asyncio.to_thread(
+                self.endpoints.set_entity_state, row.id, state, message, following.current
+            )
+            self._written[row.id] = written
+        return state
 
     async def _settle_models(self, plan: Plan) -> dict[str, ModelRoutes]:
         """Per-model serving: compute each model's status, record what changed as events."""

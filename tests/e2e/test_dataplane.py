@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections import Counter
 
 import mlflow
@@ -205,3 +206,23 @@ def test_bad_inputs_through_the_gateway(
         "POST", url, json={"dataframe_split": json.loads(sample.to_json(orient="split"))}
     )
     assert ok.status_code == 200
+
+
+def test_ready_means_servable(gateway: GatewayProcess, sklearn_versions: list[Registered]) -> None:
+    """The first GET that says READY is followed by a query that answers, with no gap."""
+    model = sklearn_versions[1]
+    created = gateway.api(
+        "POST", BASE, json={"name": "dp-eager", "config": {"served_entities": [model.entity("m")]}}
+    )
+    assert created.status_code == 200, created.text
+    deadline = time.monotonic() + 180
+    while gateway.api("GET", f"{BASE}/dp-eager").json()["state"]["ready"] != "READY":
+        assert time.monotonic() < deadline, "endpoint never became ready"
+        time.sleep(0.002)
+    answer = gateway.api(
+        "POST",
+        "/serving-endpoints/dp-eager/invocations",
+        json={"dataframe_split": model.sample.head(1).to_dict(orient="split")},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["served-model-name"] == "m"
