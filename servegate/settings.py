@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     replica_start_timeout_s: float = 600.0
     replica_request_timeout_s: float = 300.0
     reconcile_interval_s: float = 0.5
+    workers: int = Field(default=1, ge=1, le=64)
+    process_token: str | None = Field(
+        default=None,
+        description="Internal: the token replicas use to reach the registry, shared by workers.",
+    )
 
     @property
     def local_url(self) -> str:
@@ -47,6 +52,11 @@ class Settings(BaseSettings):
             host = f"[{host}]"
         scheme = "https" if self.ssl_certfile else "http"
         return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def shares_store(self) -> bool:
+        """Whether other gateway processes may use the same store (workers, or PostgreSQL)."""
+        return self.workers > 1 or not self.resolved_store_url.startswith("sqlite")
 
     @property
     def store_path(self) -> Path:

@@ -77,7 +77,7 @@ async def enable(request: Request) -> Response:
     await run_in_threadpool(context.registry.model, name)  # 400 if the model does not exist
     await run_in_threadpool(context.model_serving.enable, name, caller.name, caller.id)
     await run_in_threadpool(context.access.refresh)
-    context.reconciler.wake(reread_registry=True)
+    context.role.wake(reread_registry=True)
     return OrjsonResponse({})
 
 
@@ -88,7 +88,7 @@ async def disable(request: Request) -> Response:
     if await run_in_threadpool(context.model_serving.get, name) is not None:
         context.access.require(caller, SERVED_MODEL, name, "CAN_MANAGE", f"model '{name}'")
         await run_in_threadpool(context.model_serving.disable, name, caller.name)
-        context.reconciler.wake()
+        context.role.wake()
     return OrjsonResponse({})
 
 

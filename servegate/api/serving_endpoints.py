@@ -79,7 +79,7 @@ async def create_endpoint(request: Request) -> Response:
         body.ai_gateway_settings(),
     )
     await run_in_threadpool(context.access.refresh)
-    context.reconciler.wake(reread_registry=True)
+    context.role.wake(reread_registry=True)
     return _json(endpoint_detailed(endpoint, "CAN_MANAGE"))
 
 
@@ -105,7 +105,7 @@ async def delete_endpoint(request: Request) -> Response:
     await _authorized(request, "CAN_MANAGE")
     await run_in_threadpool(context.endpoints.delete, request.path_params["name"])
     await run_in_threadpool(context.access.refresh)
-    context.reconciler.wake()
+    context.role.wake()
     return _json({})
 
 
@@ -118,7 +118,7 @@ async def update_config(request: Request) -> Response:
     endpoint = await run_in_threadpool(
         context.endpoints.update_config, request.path_params["name"], caller.name, config
     )
-    context.reconciler.wake(reread_registry=True)
+    context.role.wake(reread_registry=True)
     return _json(endpoint_detailed(endpoint, "CAN_MANAGE"))
 
 
@@ -140,7 +140,7 @@ async def put_rate_limits(request: Request) -> Response:
     limits = parse_body(await request.body(), RateLimitsInput).checked()
     settings = {**(endpoint.ai_gateway or {}), "rate_limits": limits}
     await run_in_threadpool(_context(request).endpoints.set_ai_gateway, endpoint.name, settings)
-    _context(request).reconciler.wake()
+    _context(request).role.wake()
     return _json({"rate_limits": limits})
 
 
@@ -148,7 +148,7 @@ async def put_ai_gateway(request: Request) -> Response:
     endpoint, _ = await _authorized(request, "CAN_MANAGE")
     settings = parse_body(await request.body(), AiGatewayInput).to_stored()
     await run_in_threadpool(_context(request).endpoints.set_ai_gateway, endpoint.name, settings)
-    _context(request).reconciler.wake()
+    _context(request).role.wake()
     return _json(settings or {})
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from servegate.backends.base import ReplicaHandle, ReplicaSpec, ReplicaStatus
+from servegate.backends.clients import replica_client
 from servegate.errors import ServegateError
 from servegate.observability.logs import LogPaths
 
@@ -97,13 +98,9 @@ class LocalBackend:
             str(spec.concurrency),
             *self.limit_args,
         ]
-        client = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(socket)),
-            base_url="http://replica",
-            timeout=httpx.Timeout(None, connect=5.0),
-        )
+        address = f"unix:{socket}"
         replica = ReplicaHandle(
-            spec=spec, address=f"unix:{socket}", client=client, restarts=restarts
+            spec=spec, address=address, client=replica_client(address), restarts=restarts
         )
         try:
             variables = await asyncio.to_thread(self.resolve_environment, spec.environment_vars)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import uvicorn
+from starlette.applications import Starlette
 
 from servegate.cli.app import app
+from servegate.observability.gateway_logging import configure_gateway_logging
 from servegate.settings import Settings
 
 
@@ -39,6 +40,10 @@ def serve(
         Path | None, typer.Option(help="Serve HTTPS with this certificate (PEM).")
     ] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option(help="The certificate's key (PEM).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Gateway processes sharing the port [default: 1]."),
+    ] = None,
 ) -> None:
     """Start the gateway: serving API, data plane, embedded MLflow registry and replicas."""
     settings = make_settings(
@@ -49,31 +54,40 @@ def serve(
         store_url=store,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
+        workers=workers,
     )
     run_gateway(settings)
 
 
 def run_gateway(settings: Settings) -> None:
-    from servegate.gateway.app import build_gateway
-
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_gateway_logging()
     if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
         typer.echo("error: --ssl-certfile and --ssl-keyfile go together", err=True)
         raise typer.Exit(2)
-    gateway = build_gateway(settings)
+    app: Starlette | str
+    if settings.workers > 1:
+        from servegate.gateway.workers import FACTORY, prepare_workers
+
+        admin_token, created = prepare_workers(settings)
+        app = FACTORY
+    else:
+        from servegate.gateway.app import build_gateway
+
+        gateway = build_gateway(settings)
+        app, admin_token, created = gateway.app, gateway.admin_token, gateway.admin_token_created
     url = settings.local_url
-    if gateway.admin_token_created:
+    if created:
         typer.echo(f"Created the admin token (shown once; kept in {settings.admin_token_path}):")
-        typer.echo(f"  {gateway.admin_token}")
+        typer.echo(f"  {admin_token}")
     else:
         typer.echo(f"Admin token: see {settings.admin_token_path} or $SERVEGATE_ADMIN_TOKEN.")
     registry = settings.registry_uri or f"{url} (embedded; MLFLOW_TRACKING_URI={url})"
-    typer.echo(f"servegate serving on {url}; home {settings.home}; registry {registry}")
+    workers = f"; {settings.workers} workers" if settings.workers > 1 else ""
+    typer.echo(f"servegate serving on {url}; home {settings.home}; registry {registry}{workers}")
     uvicorn.run(
-        gateway.app,
+        app,
+        factory=settings.workers > 1,
+        workers=settings.workers,
         host=settings.host,
         port=settings.port,
         loop="uvloop",

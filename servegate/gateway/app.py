@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -28,10 +30,13 @@ from servegate.errors import ServegateError, error_response
 from servegate.gateway import dataplane, model_dataplane
 from servegate.gateway.context import GatewayContext
 from servegate.gateway.limits import HeaderLimitMiddleware
-from servegate.gateway.rate_limits import RateLimiter
+from servegate.gateway.rate_limits import LocalRateLimiter, SharedRateLimiter
+from servegate.gateway.role import GatewayRole
 from servegate.gateway.routing import RoutingTable
+from servegate.gateway.shared_routing import RoutingFollower
 from servegate.observability.audit import AuditLog, AuditMiddleware
 from servegate.observability.logs import LogPaths
+from servegate.reconciler.leadership import lease_for
 from servegate.reconciler.loop import Reconciler
 from servegate.registry.guard import RegistryGuard
 from servegate.registry.versions import RegistryClient
@@ -41,6 +46,7 @@ from servegate.store.database import Database
 from servegate.store.endpoints import EndpointStore
 from servegate.store.model_serving import ModelServingStore
 from servegate.store.principals import PrincipalStore
+from servegate.store.routing_snapshot import RoutingSnapshotStore
 from servegate.store.secrets import SecretStore
 
 logger = logging.getLogger(__name__)
@@ -116,7 +122,7 @@ def build_gateway(settings: Settings) -> Gateway:
     admin_token, created = ensure_admin_token(settings, tokens)
     access = AccessControl(principals, tokens)
     access.refresh()
-    system_token = new_token()
+    system_token = settings.process_token or new_token()
     access.add_process_token(system_token, SYSTEM_CALLER)
 
     routing = RoutingTable()
@@ -155,14 +161,22 @@ def build_gateway(settings: Settings) -> Gateway:
         secrets.resolve_environment,
     )
     model_serving_store = ModelServingStore(database)
-    reconciler = Reconciler(
-        endpoints,
-        model_serving_store,
-        registry.reader,
-        backend,
+    shared_routing = RoutingSnapshotStore(database)
+    role = GatewayRole(
+        lease_for(settings.resolved_store_url),
+        lambda: Reconciler(
+            endpoints,
+            model_serving_store,
+            registry.reader,
+            backend,
+            routing,
+            shared_routing,
+            f"{socket.gethostname()}:{os.getpid()}",
+            settings.reconcile_interval_s,
+            settings.replica_request_timeout_s,
+        ),
+        RoutingFollower(shared_routing, routing),
         routing,
-        settings.reconcile_interval_s,
-        settings.replica_request_timeout_s,
     )
     context = GatewayContext(
         settings=settings,
@@ -171,12 +185,12 @@ def build_gateway(settings: Settings) -> Gateway:
         model_serving=model_serving_store,
         registry=registry,
         routing=routing,
-        reconciler=reconciler,
+        role=role,
         log_paths=log_paths,
         access=access,
         principals=principals,
         tokens=tokens,
-        rate_limiter=RateLimiter(),
+        rate_limiter=SharedRateLimiter(database) if settings.shares_store else LocalRateLimiter(),
         audit=audit,
         secrets=secrets,
     )
@@ -184,7 +198,7 @@ def build_gateway(settings: Settings) -> Gateway:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [
-            asyncio.create_task(reconciler.run()),
+            asyncio.create_task(role.run()),
             asyncio.create_task(refresh_access(access)),
             asyncio.create_task(audit.run()),
         ]
@@ -197,7 +211,7 @@ def build_gateway(settings: Settings) -> Gateway:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(access.tokens.record_use, access.take_last_used())
-            await reconciler.shutdown()
+            await role.shutdown()
             database.dispose()
 
     routes: list[BaseRoute] = [

@@ -1,4 +1,4 @@
-"""What the gateway's routes share: the store, the registry, the reconciler and routing."""
+"""What the gateway's routes share: the store, the registry, this process's role and routing."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from servegate.store.principals import PrincipalStore
 from servegate.store.secrets import SecretStore
 
 if TYPE_CHECKING:
+    from servegate.gateway.role import GatewayRole
     from servegate.gateway.routing import RoutingTable
-    from servegate.reconciler.loop import Reconciler
 
 
 @dataclass
@@ -33,7 +33,7 @@ class GatewayContext:
     model_serving: ModelServingStore
     registry: RegistryClient
     routing: RoutingTable
-    reconciler: Reconciler
+    role: GatewayRole
     log_paths: LogPaths
     access: AccessControl
     principals: PrincipalStore

@@ -8,7 +8,6 @@ becomes a 503 with ``Retry-After`` so clients retry.
 from __future__ import annotations
 
 import random
-import time
 
 import httpx
 from starlette.concurrency import run_in_threadpool
@@ -36,6 +35,9 @@ _RETRY_AFTER_S = 1
 async def _routes_of(request: Request, context: GatewayContext, name: str) -> EndpointRoutes:
     """The endpoint's routes, if the caller may query it (404 if unknown, 403 if not allowed)."""
     routes = context.routing.get(name)
+    if routes is None or routes.config_version is None:
+        await context.routing.catch_up()  # a follower may be a moment behind its leader
+        routes = context.routing.get(name)
     if routes is None:  # not published yet: just created, or unknown (404)
         endpoint_id = (await run_in_threadpool(context.endpoints.get, name)).id
     else:
@@ -47,7 +49,7 @@ async def _routes_of(request: Request, context: GatewayContext, name: str) -> En
             f"Endpoint '{name}' is not ready yet; its served models are starting.",
             retry_after=_RETRY_AFTER_S,
         )
-    context.rate_limiter.check(endpoint_id, routes.rate_limits, caller, time.monotonic())
+    await context.rate_limiter.check(endpoint_id, routes.rate_limits, caller)
     return routes
 
 

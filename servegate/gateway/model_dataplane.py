@@ -23,6 +23,9 @@ from servegate.store.models import SERVED_MODEL
 
 async def _model_routes(request: Request, context: GatewayContext, name: str) -> ModelRoutes:
     routes = context.routing.model(name)
+    if routes is None:
+        await context.routing.catch_up()  # a follower may be a moment behind its leader
+        routes = context.routing.model(name)
     if routes is not None:
         context.access.require(
             caller_of(request), SERVED_MODEL, name, "CAN_QUERY", f"model '{name}'"

@@ -6,6 +6,7 @@ snapshot, plain dicts swapped in one assignment.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from servegate.backends.base import ReplicaHandle, ReplicaKey
@@ -47,6 +48,7 @@ class RoutingTable:
     def __init__(self) -> None:
         self._endpoints: dict[str, EndpointRoutes] = {}
         self._models: dict[str, ModelRoutes] = {}
+        self._catch_up: Callable[[], Awaitable[None]] | None = None
 
     def publish(self, endpoints: dict[str, EndpointRoutes], models: dict[str, ModelRoutes]) -> None:
         self._endpoints = endpoints
@@ -54,6 +56,18 @@ class RoutingTable:
 
     def publish_endpoints(self, endpoints: dict[str, EndpointRoutes]) -> None:
         self._endpoints = endpoints
+
+    def snapshot(self) -> tuple[dict[str, EndpointRoutes], dict[str, ModelRoutes]]:
+        return self._endpoints, self._models
+
+    def follow(self, catch_up: Callable[[], Awaitable[None]] | None) -> None:
+        """Set (or, when this process leads, clear) how to catch up with the leader."""
+        self._catch_up = catch_up
+
+    async def catch_up(self) -> None:
+        """Before answering "unknown" or "not ready": make sure this table is not behind."""
+        if self._catch_up is not None:
+            await self._catch_up()
 
     def get(self, name: str) -> EndpointRoutes | None:
         return self._endpoints.get(name)

@@ -5,8 +5,9 @@ Each pass: read every endpoint, the models with per-model serving, and (at most 
 second) what the registry says about the models they name; plan the replicas that asks for;
 start what is missing and restart what died; write each entity's deployment state; promote a
 pending config whose entities are all ready (or fail it if one could not start); publish the
-routing snapshot the data plane reads; then retire replicas nothing needs any more, after
-the requests they are answering have finished.
+routing snapshot the data plane reads, and share it through the store with the processes
+that follow this one (``servegate.gateway.shared_routing``); then retire replicas nothing
+needs any more, after the requests they are answering have finished.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 from servegate.backends.base import Backend, ReplicaHandle, ReplicaKey, ReplicaStatus
 from servegate.gateway.routing import ModelRoutes, RoutingTable, endpoint_routes
+from servegate.gateway.shared_routing import encode
 from servegate.reconciler.following import VersionFollower
 from servegate.reconciler.health import entity_state, restart_delay
 from servegate.reconciler.model_status import ModelStatus, model_status, status_events
@@ -27,6 +30,7 @@ from servegate.states import ConfigUpdate, Deployment
 from servegate.store.endpoints import EndpointStore
 from servegate.store.model_serving import ModelServingStore
 from servegate.store.models import EndpointRow, ServedEntityRow
+from servegate.store.routing_snapshot import RoutingSnapshotStore
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +46,8 @@ class Reconciler:
         registry: RegistryReader,
         backend: Backend,
         routing: RoutingTable,
+        shared: RoutingSnapshotStore,
+        leader: str,
         interval_s: float = 0.5,
         drain_timeout_s: float = 300.0,
     ) -> None:
@@ -50,6 +56,9 @@ class Reconciler:
         self.registry = registry
         self.backend = backend
         self.routing = routing
+        self.shared = shared
+        self.leader = leader
+        self._shared_body: dict[str, Any] | None = None
         self.interval_s = interval_s
         self.drain_timeout_s = drain_timeout_s
         self.replicas: dict[ReplicaKey, ReplicaHandle] = {}
@@ -90,6 +99,7 @@ class Reconciler:
             plan = self._plan(endpoints, models, registry)
         model_routes = await self._settle_models(plan)
         self.routing.publish(endpoint_routes(endpoints, plan, self.replicas), model_routes)
+        await self._share()
         self._retire(set(plan.replicas))
 
     async def _read_registry(
@@ -164,6 +174,7 @@ class Reconciler:
             self.routing.publish_endpoints(
                 endpoint_routes(endpoints, plan, self.replicas, promotions)
             )
+            await self._share()
         for endpoint_id, version in promotions.items():
             moved |= await asyncio.to_thread(self.endpoints.promote, endpoint_id, version)
         for gone in self._written.keys() - plan.entities.keys():  # deleted or superseded
@@ -195,6 +206,13 @@ class Reconciler:
             )
             self._written[row.id] = written
         return state
+
+    async def _share(self) -> None:
+        """Write the routing snapshot to the store, for the processes that follow, if it changed."""
+        body = encode(*self.routing.snapshot())
+        if body != self._shared_body:
+            await asyncio.to_thread(self.shared.publish, body, self.leader)
+            self._shared_body = body
 
     async def _settle_models(self, plan: Plan) -> dict[str, ModelRoutes]:
         """Per-model serving: compute each model's status, record what changed as events."""

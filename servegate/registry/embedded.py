@@ -18,6 +18,16 @@ def tracking_store_uri(mlflow_dir: Path) -> str:
     return f"sqlite:///{mlflow_dir / 'mlflow.db'}"
 
 
+def initialize_registry_database(mlflow_dir: Path) -> None:
+    """Create (or migrate) the registry's tables, once, before worker processes open it:
+    MLflow's own migrations must not race each other."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    artifacts = mlflow_dir / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    SqlAlchemyStore(tracking_store_uri(mlflow_dir), str(artifacts)).engine.dispose()
+
+
 def create_embedded_mlflow_app(mlflow_dir: Path) -> ASGIApp:
     artifacts = mlflow_dir / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Double,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -219,3 +220,28 @@ class SecretRow(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     updated_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class RoutingSnapshotRow(Base):
+    """What the leading gateway routes to, for the gateways and workers that follow it.
+
+    One row; ``generation`` grows with every change so followers poll a single integer.
+    """
+
+    __tablename__ = "routing_snapshot"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    leader: Mapped[str] = mapped_column(String(255), nullable=False)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    written_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class RateBucketRow(Base):
+    """A rate limit's token bucket, shared by every gateway process (see gateway.rate_limits)."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Double, nullable=False)
+    updated: Mapped[float] = mapped_column(Double, nullable=False)  # Unix time, seconds

@@ -1,10 +1,11 @@
-"""A bounded, steady stream of queries against one endpoint on 127.0.0.1, counting outcomes."""
+"""Bounded load on one endpoint on 127.0.0.1 (a steady stream or a burst), counting outcomes."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import requests
@@ -59,3 +60,29 @@ class SteadyLoad:
     @property
     def total(self) -> int:
         return sum(self.outcomes.values())
+
+
+def burst(url: str, body: dict, tokens: list[str], total: int) -> tuple[Counter[int], float]:
+    """``total`` requests from 8 threads, spread over the given callers' tokens; the status
+    counts (each 200 or 429) and how long it took."""
+
+    def one(index: int) -> int:
+        headers = {"Authorization": f"Bearer {tokens[index % len(tokens)]}"}
+        response = requests.post(url, json=body, headers=headers, timeout=60)
+        if response.status_code == 429:
+            assert response.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+            assert int(response.headers["Retry-After"]) >= 1
+        else:
+            assert response.status_code == 200, response.text
+        return response.status_code
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        return Counter(pool.map(one, range(total))), time.monotonic() - started
+
+
+def assert_within_limit(allowed: int, calls_per_minute: int, seconds: float) -> None:
+    """A bucket holds ``calls_per_minute`` and refills at that rate: a burst lasting
+    ``seconds`` gets that much, never less, and at most 2% of the limit more."""
+    expected = calls_per_minute * (1 + seconds / 60)
+    assert calls_per_minute <= allowed <= expected + 0.02 * calls_per_minute, (allowed, expected)

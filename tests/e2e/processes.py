@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 
-def _parent_of(pid: int) -> int | None:
+def parent_of(pid: int) -> int | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -32,12 +33,33 @@ def replica_pids(gateway_pid: int | None = None, under: str | None = None) -> li
         command = _cmdline(pid)
         if "servegate" not in command or "replica" not in command:
             continue
-        if gateway_pid is not None and _parent_of(pid) != gateway_pid:
+        if gateway_pid is not None and parent_of(pid) != gateway_pid:
             continue
         if under is not None and not any(under in part for part in command):
             continue
         found.append(pid)
     return found
+
+
+def single_replica(home: Path, timeout: float = 30) -> int:
+    """The one replica process under a gateway's home, once there is exactly one (a replaced
+    one may take a moment to drain)."""
+    deadline = time.monotonic() + timeout
+    while len(found := replica_pids(under=str(home))) != 1:
+        assert time.monotonic() < deadline, f"replicas: {found}"
+        time.sleep(0.1)
+    return found[0]
+
+
+def worker_pids(gateway_pid: int) -> list[int]:
+    """The worker processes of a ``servegate serve --workers N`` gateway."""
+    return [
+        int(entry)
+        for entry in os.listdir("/proc")
+        if entry.isdigit()
+        and parent_of(int(entry)) == gateway_pid
+        and any("spawn_main" in part for part in _cmdline(int(entry)))
+    ]
 
 
 def alive(pid: int) -> bool:

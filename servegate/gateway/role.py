@@ -1,0 +1,84 @@
+"""Lead or follow: what one gateway process does about replicas and routing.
+
+The process holding the leader lease runs the reconciler (starts replicas, publishes
+routing, shares it through the store). Every other process follows the shared snapshot and
+tries for the lease again every second, so one takes over soon after the leader dies.
+A process that finds the lease lost stops its replicas at once: never two leaders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from servegate.gateway.routing import RoutingTable
+from servegate.gateway.shared_routing import RoutingFollower
+from servegate.reconciler.leadership import Lease
+from servegate.reconciler.loop import Reconciler
+
+logger = logging.getLogger(__name__)
+
+LEASE_RETRY_S = 1.0
+LEASE_CHECK_S = 1.0
+
+
+class GatewayRole:
+    def __init__(
+        self,
+        lease: Lease,
+        make_reconciler: Callable[[], Reconciler],
+        follower: RoutingFollower,
+        routing: RoutingTable,
+    ) -> None:
+        self.lease = lease
+        self.make_reconciler = make_reconciler
+        self.follower = follower
+        self.routing = routing
+        self.reconciler: Reconciler | None = None
+
+    @property
+    def leading(self) -> bool:
+        return self.reconciler is not None
+
+    def wake(self, *, reread_registry: bool = False) -> None:
+        """After a control-plane change: the leader acts now; a follower's leader within
+        its next pass."""
+        if self.reconciler is not None:
+            self.reconciler.wake(reread_registry=reread_registry)
+
+    async def run(self) -> None:
+        while True:
+            if await asyncio.to_thread(self.lease.try_acquire):
+                await self._lead()
+            else:
+                self.routing.follow(self.follower.catch_up)
+                await self.follower.follow(LEASE_RETRY_S)
+
+    async def _lead(self) -> None:
+        logger.info("this gateway process leads: it runs the replicas")
+        self.routing.follow(None)
+        self.follower.forget()
+        reconciler = self.reconciler = self.make_reconciler()
+        task = asyncio.create_task(reconciler.run())
+        try:
+            while await asyncio.to_thread(self.lease.held):
+                await asyncio.sleep(LEASE_CHECK_S)
+            logger.error("lost the leader lease; stopping this process's replicas")
+        finally:  # also when the process stops: shutdown() then stops the replicas
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._stop_leading()
+
+    async def _stop_leading(self) -> None:
+        if self.reconciler is not None:
+            reconciler, self.reconciler = self.reconciler, None
+            await reconciler.shutdown()
+
+    async def shutdown(self) -> None:
+        """When the process stops (after ``run`` was cancelled): stop replicas, let go."""
+        await self._stop_leading()
+        await asyncio.to_thread(self.lease.release)
+        await self.follower.clients.close()
