@@ -12,10 +12,12 @@ import fcntl
 import logging
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import psycopg
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    import psycopg
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,8 @@ class PostgresLease:
         self._holding = False
 
     def try_acquire(self) -> bool:
+        import psycopg  # the postgres extra; only needed with a PostgreSQL store
+
         if self._holding:
             return self.held()
         try:
@@ -93,6 +97,8 @@ class PostgresLease:
         return self._holding
 
     def held(self) -> bool:
+        import psycopg
+
         if not self._holding or self._connection is None:
             return False
         try:
