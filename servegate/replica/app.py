@@ -22,9 +22,14 @@ from servegate.errors import (
     ServegateError,
     error_response,
 )
+from servegate.replica.batching import NO_WAIT_BATCHING, Batcher, Batching
 from servegate.replica.codecs import BodyCodec, codec_for, row_count
 from servegate.replica.encoding import encode_predictions
+from servegate.replica.fastpath import FastPath
 from servegate.replica.model import LoadedModel
+
+JSON_CONTENT_TYPE = "application/json"
+_INLINE_DECODE_BYTES = 64 * 1024  # bigger bodies are decoded off the event loop
 
 
 def score(codec: BodyCodec, body: bytes, model: LoadedModel, max_rows: int) -> bytes:
@@ -50,11 +55,36 @@ class MethodNotAllowed(ServegateError):
 
 
 def build_app(
-    model: LoadedModel, max_request_bytes: int, concurrency: int, max_rows: int
+    model: LoadedModel,
+    max_request_bytes: int,
+    concurrency: int,
+    max_rows: int,
+    fast_path: FastPath | None = None,
+    batching: Batching = NO_WAIT_BATCHING,
 ) -> Starlette:
     """The scoring app for a loaded model; predict runs in worker threads, ``concurrency``
-    at a time (the rest queue), so the event loop keeps answering health checks."""
+    at a time (the rest queue), so the event loop keeps answering health checks. Requests
+    the fast path takes are batched (``servegate.replica.batching``)."""
     limiter = anyio.CapacityLimiter(concurrency)
+    batcher = None
+    if fast_path is not None:
+        max_batch_rows = batching.max_rows if fast_path.row_exact else 1
+        batcher = Batcher(fast_path.predict, max_batch_rows, batching.max_wait_s)
+
+    async def fast_answer(body: bytes) -> Response | None:
+        """The answer by the fast path, or None to take the pyfunc path."""
+        assert fast_path is not None and batcher is not None
+        if len(body) <= _INLINE_DECODE_BYTES:
+            rows = fast_path.decode(body)
+        else:
+            rows = await anyio.to_thread.run_sync(fast_path.decode, body)
+        if rows is None or len(rows) > max_rows:
+            return None
+        try:
+            raw = await batcher.submit(rows)
+        except Exception:  # noqa: BLE001 - the pyfunc path words the error as it always has
+            return None
+        return Response(encode_predictions(raw), media_type="application/json")
 
     async def ping(request: Request) -> Response:
         return PlainTextResponse("\n")
@@ -67,6 +97,10 @@ def build_app(
         body = await read_limited_body(request, max_request_bytes)
         if not body.strip():
             raise InvalidParameterValue("The request body is empty; send the rows to predict.")
+        if batcher is not None and codec.content_type == JSON_CONTENT_TYPE:
+            answer = await fast_answer(body)
+            if answer is not None:
+                return answer
         payload = await anyio.to_thread.run_sync(
             score, codec, body, model, max_rows, limiter=limiter
         )

@@ -14,7 +14,9 @@ from pathlib import Path
 import uvicorn
 
 from servegate.replica.app import build_app
+from servegate.replica.batching import NO_WAIT_BATCHING, Batching
 from servegate.replica.buildlog import BuildLog
+from servegate.replica.fastpath import compile_fast_path
 from servegate.replica.model import load
 
 EXIT_LOAD_FAILED = 3
@@ -73,6 +75,8 @@ def run_replica(
     max_request_bytes: int,
     max_rows: int,
     concurrency: int,
+    fast_path: bool = True,
+    batching: Batching = NO_WAIT_BATCHING,
 ) -> int:
     """Load ``model_uri``, then serve it until SIGTERM; returns the process exit code
     (0 after a graceful stop, ``EXIT_LOAD_FAILED`` if the model never loaded, in which case
@@ -87,7 +91,11 @@ def run_replica(
         reason = " ".join(str(error).split())  # one line: the gateway shows the last line
         build_log.write(f"failed to load {model_uri}: {type(error).__name__}: {reason}")
         return EXIT_LOAD_FAILED
-    app = build_app(model, max_request_bytes, concurrency, max_rows)
+    fast = None
+    if fast_path:
+        fast, verdict = compile_fast_path(model)
+        build_log.write(f"fast path: {verdict}")
+    app = build_app(model, max_request_bytes, concurrency, max_rows, fast, batching)
     where = f"unix:{uds}" if uds else f"http://{host}:{port}"
     build_log.write(f"serving on {where}")
     config = uvicorn.Config(

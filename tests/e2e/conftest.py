@@ -42,6 +42,7 @@ def register_into(gateway: GatewayProcess, register) -> Registered:  # type: ign
         patch.setenv("MLFLOW_TRACKING_TOKEN", gateway.token)
         previous = mlflow.get_tracking_uri()
         mlflow.set_tracking_uri(gateway.url)
+        mlflow.set_experiment("Default")  # not one another registry's test made active
         try:
             uri, sample = register()
         finally:

@@ -1,0 +1,219 @@
+"""The fast exact path answers exactly what the pyfunc path answers, or leaves the request
+to it; batched predictions are exactly the unbatched ones, request by request."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mlflow.models import infer_signature
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from servegate.errors import ServegateError
+from servegate.replica.app import score
+from servegate.replica.batching import Batcher
+from servegate.replica.codecs import codec_for
+from servegate.replica.encoding import encode_predictions
+from servegate.replica.fastpath import FastPath, compile_fast_path
+from servegate.replica.model import LoadedModel
+
+FEATURES, LABELS = load_breast_cancer(return_X_y=True, as_frame=True)
+COLUMNS = list(FEATURES.columns)
+FOREST_TYPES = [
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._tree.Tree",
+    "numpy.dtype",
+]
+
+
+def saved(estimator: object, path: Path, **extra: object) -> LoadedModel:
+    mlflow.sklearn.save_model(estimator, str(path), input_example=FEATURES.head(2), **extra)
+    return LoadedModel(str(path), mlflow.pyfunc.load_model(str(path)))
+
+
+@pytest.fixture(scope="module")
+def logreg(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    pipeline = Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(C=0.05))])
+    return saved(pipeline.fit(FEATURES, LABELS), tmp_path_factory.mktemp("m") / "logreg")
+
+
+@pytest.fixture(scope="module")
+def proba(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """Probabilities, not labels: any difference in the arithmetic would show."""
+    pipeline = Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(C=0.05))])
+    return saved(
+        pipeline.fit(FEATURES, LABELS),
+        tmp_path_factory.mktemp("m") / "proba",
+        pyfunc_predict_fn="predict_proba",
+    )
+
+
+@pytest.fixture(scope="module")
+def forest(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    estimator = RandomForestClassifier(n_estimators=20, random_state=0, n_jobs=1)
+    return saved(
+        estimator.fit(FEATURES, LABELS),
+        tmp_path_factory.mktemp("m") / "forest",
+        skops_trusted_types=FOREST_TYPES,
+    )
+
+
+def fast_of(model: LoadedModel) -> FastPath:
+    fast, verdict = compile_fast_path(model)
+    assert fast is not None, verdict
+    return fast
+
+
+def pyfunc_answer(model: LoadedModel, body: bytes) -> bytes | str:
+    """What the pyfunc path answers: the body, or the error it raises."""
+    try:
+        return score(codec_for("application/json"), body, model, max_rows=100_000)
+    except ServegateError as error:
+        return f"{error.status_code} {error.message}"
+
+
+def fast_answer(fast: FastPath, body: bytes) -> bytes | None:
+    """The fast path's answer, or None where the replica hands the request to pyfunc."""
+    rows = fast.decode(body)
+    if rows is None:
+        return None
+    try:
+        return encode_predictions(fast.predict(rows))
+    except ValueError:
+        return None
+
+
+MATRIX = FEATURES.to_numpy()
+# Realistic rows (a patient's features, scaled a little), so probabilities are not all 0 or 1
+# and any difference in the arithmetic shows; sometimes whole numbers, as clients send them.
+row_numbers = st.builds(
+    lambda index, scale, whole: [
+        round(value * scale) if whole else float(value * scale) for value in MATRIX[index]
+    ],
+    st.integers(0, len(MATRIX) - 1),
+    st.floats(0.5, 2.0),
+    st.booleans(),
+)
+mistakes = st.sampled_from([True, False, None, "12.5", "abc", [1.0], {"x": 1}, 1e300])
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> bytes:
+    """Up to 40 rows of numbers; sometimes one value, or the columns, are what a client gets
+    wrong."""
+    rows = draw(st.lists(row_numbers, min_size=1, max_size=40))
+    if draw(st.integers(0, 3)) == 0:
+        row, column = draw(st.integers(0, len(rows) - 1)), draw(st.integers(0, 29))
+        rows[row][column] = draw(mistakes)
+    columns = list(COLUMNS)
+    if draw(st.booleans()):
+        columns = draw(st.permutations(columns))
+    change = draw(st.sampled_from(["none", "none", "drop", "extra", "rename"]))
+    if change == "drop":
+        index = draw(st.integers(0, 29))
+        columns, rows = columns[:index] + columns[index + 1 :], [r[:29] for r in rows]
+    elif change == "extra":
+        columns, rows = [*columns, "extra"], [[*r, 1.0] for r in rows]
+    elif change == "rename":
+        columns = ["renamed", *columns[1:]]
+    if draw(st.booleans()):
+        return orjson.dumps({"dataframe_split": {"columns": columns, "data": rows}})
+    records = [dict(zip(columns, row, strict=True)) for row in rows]
+    return orjson.dumps({"dataframe_records": records})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=requests())
+def test_fast_path_answers_as_pyfunc_does_or_defers(
+    logreg: LoadedModel, proba: LoadedModel, forest: LoadedModel, body: bytes
+) -> None:
+    for model in (logreg, proba, forest):
+        fast = fast_answer(fast_of(model), body)
+        if fast is not None:
+            assert fast == pyfunc_answer(model, body)
+
+
+def test_fast_path_takes_the_plain_requests(logreg: LoadedModel) -> None:
+    """It must not defer everything: well-formed numbers in any column order go fast."""
+    fast = fast_of(logreg)
+    sample = FEATURES.sample(20, random_state=1)
+    shuffled = sample[list(reversed(COLUMNS))]
+    bodies = [
+        orjson.dumps({"dataframe_split": orjson.loads(sample.to_json(orient="split"))}),
+        orjson.dumps({"dataframe_split": orjson.loads(shuffled.to_json(orient="split"))}),
+        orjson.dumps({"dataframe_records": orjson.loads(sample.to_json(orient="records"))}),
+        orjson.dumps({"dataframe_records": [{c: 1 for c in COLUMNS}]}),  # integers
+    ]
+    for body in bodies:
+        answer = fast_answer(fast, body)
+        assert answer is not None and answer == pyfunc_answer(logreg, body)
+
+
+def test_models_the_fast_path_would_change_are_left_to_pyfunc(tmp_path: Path) -> None:
+    by_name = ColumnTransformer([("scale", StandardScaler(), ["mean radius"])], remainder="drop")
+    pipeline = Pipeline([("select", by_name), ("logreg", LogisticRegression())])
+    model = saved(pipeline.fit(FEATURES, LABELS), tmp_path / "named")
+    fast, verdict = compile_fast_path(model)
+    assert fast is None and "by name" in verdict
+
+    reordered = LogisticRegression(max_iter=5000).fit(FEATURES[list(reversed(COLUMNS))], LABELS)
+    mlflow.sklearn.save_model(
+        reordered, str(tmp_path / "reordered"), signature=infer_signature(FEATURES)
+    )
+    model = LoadedModel("x", mlflow.pyfunc.load_model(str(tmp_path / "reordered")))
+    fast, verdict = compile_fast_path(model)
+    assert fast is None and "other columns" in verdict
+
+
+def test_batched_predictions_equal_unbatched_request_by_request(
+    proba: LoadedModel, forest: LoadedModel
+) -> None:
+    rng = np.random.default_rng(7)
+    requests = [
+        np.asfortranarray(FEATURES.sample(int(n), random_state=int(seed)).to_numpy())
+        for n, seed in zip(rng.integers(1, 9, 40), rng.integers(0, 10_000, 40), strict=True)
+    ]
+    assert fast_of(forest).row_exact and not fast_of(proba).row_exact
+    for model in (proba, forest):
+        fast = fast_of(model)
+        batcher = Batcher(fast.predict, max_rows=64 if fast.row_exact else 1)
+
+        async def all_at_once(batcher: Batcher = batcher) -> list[object]:
+            return await asyncio.gather(*(batcher.submit(rows) for rows in requests))
+
+        batched = asyncio.run(all_at_once())
+        if fast.row_exact:
+            assert batcher.batches < len(requests), "concurrent requests were merged"
+        for rows, answer in zip(requests, batched, strict=True):
+            alone = model.pyfunc.predict(pd.DataFrame(rows, columns=COLUMNS))
+            assert encode_predictions(answer) == encode_predictions(alone)
+
+
+def test_a_failing_request_fails_alone(forest: LoadedModel) -> None:
+    fast = fast_of(forest)
+    batcher = Batcher(fast.predict)
+    good = FEATURES.head(2).to_numpy()
+    bad = np.full((1, 30), 1e300)  # too large for the trees' float32: predict raises
+
+    async def together() -> list[object]:
+        return await asyncio.gather(
+            batcher.submit(good), batcher.submit(bad), batcher.submit(good), return_exceptions=True
+        )
+
+    first, failed, last = asyncio.run(together())
+    assert isinstance(failed, ValueError)
+    assert encode_predictions(first) == encode_predictions(last)
+    assert encode_predictions(first) == encode_predictions(fast.predict(good))
