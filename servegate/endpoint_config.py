@@ -42,6 +42,8 @@ class ServedEntitySpec:
     environment_vars: dict[str, str] = field(default_factory=dict)
     min_provisioned_concurrency: int | None = None
     max_provisioned_concurrency: int | None = None
+    max_batch_rows: int | None = None  # extension: dynamic batching (see docs/api.md)
+    max_batch_wait_ms: float | None = None
     legacy_form: bool = False
 
     @property
@@ -62,6 +64,8 @@ class ServedEntitySpec:
             "min_provisioned_concurrency": self.min_provisioned_concurrency,
             "max_provisioned_concurrency": self.max_provisioned_concurrency,
             "scale_to_zero_enabled": self.scale_to_zero_enabled,
+            "max_batch_rows": self.max_batch_rows,
+            "max_batch_wait_ms": self.max_batch_wait_ms,
         }
 
 

@@ -15,6 +15,7 @@ import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
 from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -44,6 +45,30 @@ def register_sklearn(name: str, c: float = 1.0) -> tuple[str, pd.DataFrame]:
     model.fit(features, target)
     info = mlflow.sklearn.log_model(
         model, name="model", input_example=features.head(3), registered_model_name=name
+    )
+    return _uri(name, info), _sample()
+
+
+FOREST_TYPES = [
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._tree.Tree",
+    "numpy.dtype",
+]
+
+
+def register_forest(name: str) -> tuple[str, pd.DataFrame]:
+    """A 30-tree random forest, with probabilities as its predictions."""
+    features, target = breast_cancer()
+    model = RandomForestClassifier(n_estimators=30, random_state=0, n_jobs=1)
+    model.fit(features, target)
+    info = mlflow.sklearn.log_model(
+        model,
+        name="model",
+        input_example=features.head(3),
+        registered_model_name=name,
+        pyfunc_predict_fn="predict_proba",
+        skops_trusted_types=FOREST_TYPES,
     )
     return _uri(name, info), _sample()
 

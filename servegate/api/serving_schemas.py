@@ -40,6 +40,8 @@ class _ServedInput(_Input):
     environment_vars: dict[str, str] | None = None
     min_provisioned_concurrency: int | None = Field(default=None, ge=0)
     max_provisioned_concurrency: int | None = Field(default=None, ge=1)
+    max_batch_rows: int | None = Field(default=None, ge=1, le=100_000)
+    max_batch_wait_ms: float | None = Field(default=None, ge=0, le=1_000)
 
     @field_validator("workload_size")
     @classmethod
@@ -67,6 +69,8 @@ class _ServedInput(_Input):
             environment_vars=dict(self.environment_vars or {}),
             min_provisioned_concurrency=self.min_provisioned_concurrency,
             max_provisioned_concurrency=self.max_provisioned_concurrency,
+            max_batch_rows=self.max_batch_rows,
+            max_batch_wait_ms=self.max_batch_wait_ms,
             legacy_form=legacy_form,
         )
 

@@ -43,7 +43,12 @@ def _entity(row: ServedEntityRow) -> dict[str, Any]:
         body["resolved_version"] = row.resolved_version
     if row.spec.get("environment_vars"):
         body["environment_vars"] = row.spec["environment_vars"]
-    for bound in ("min_provisioned_concurrency", "max_provisioned_concurrency"):
+    for bound in (
+        "min_provisioned_concurrency",
+        "max_provisioned_concurrency",
+        "max_batch_rows",
+        "max_batch_wait_ms",
+    ):
         if row.spec.get(bound) is not None:
             body[bound] = row.spec[bound]
     return body

@@ -25,6 +25,8 @@ class ReplicaSpec:
     model_uri: str
     concurrency: int
     environment_vars: dict[str, str] = field(default_factory=dict)
+    max_batch_rows: int | None = None  # None: the replica's default
+    max_batch_wait_ms: float | None = None
 
     @property
     def served_name(self) -> str:

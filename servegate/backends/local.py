@@ -95,6 +95,7 @@ class LocalBackend:
             "--concurrency",
             str(spec.concurrency),
             *self.limit_args,
+            *batching_args(spec),
         ]
         address = f"unix:{socket}"
         replica = ReplicaHandle(
@@ -173,6 +174,16 @@ class LocalBackend:
                 process.kill()
                 await process.wait()
         await replica.client.close()
+
+
+def batching_args(spec: ReplicaSpec) -> list[str]:
+    """The replica flags for the entity's batching settings, where it has any."""
+    args = []
+    if spec.max_batch_rows is not None:
+        args.append(f"--max-batch-rows={spec.max_batch_rows}")
+    if spec.max_batch_wait_ms is not None:
+        args.append(f"--batch-wait-ms={spec.max_batch_wait_ms}")
+    return args
 
 
 def _failure_reason(build_log: Path, log_path: Path) -> str:

@@ -122,6 +122,8 @@ def _entity_spec(
         model_uri=f"models:/{row.entity_name}/{version}",
         concurrency=concurrency,
         environment_vars=dict(row.spec.get("environment_vars") or {}),
+        max_batch_rows=row.spec.get("max_batch_rows"),
+        max_batch_wait_ms=row.spec.get("max_batch_wait_ms"),
     )
 
 

@@ -6,27 +6,38 @@ import io
 import json
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import mlflow
+import pandas as pd
 import pytest
 import requests
 from mlflow.pyfunc.scoring_server import predictions_to_json
 
-from tests.e2e.conftest import Registered
+from tests import models
+from tests.e2e.conftest import Registered, register_into
 from tests.e2e.gateway_process import GatewayProcess
 
 BASE = "/api/2.0/serving-endpoints"
 
 
-def pyfunc_predictions(gateway: GatewayProcess, model: Registered) -> object:
-    """What MLflow's own scoring server would answer for ``model.sample``."""
+def load_pyfunc(gateway: GatewayProcess, model: Registered) -> mlflow.pyfunc.PyFuncModel:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_TOKEN", gateway.token)
         mlflow.set_tracking_uri(gateway.url)
-        raw = mlflow.pyfunc.load_model(model.uri).predict(model.sample)
+        return mlflow.pyfunc.load_model(model.uri)
+
+
+def as_answered(raw: object) -> object:
+    """Predictions as MLflow's own scoring server writes them."""
     out = io.StringIO()
     predictions_to_json(raw, out)
     return json.loads(out.getvalue())["predictions"]
+
+
+def pyfunc_predictions(gateway: GatewayProcess, model: Registered) -> object:
+    """What MLflow's own scoring server would answer for ``model.sample``."""
+    return as_answered(load_pyfunc(gateway, model).predict(model.sample))
 
 
 @pytest.fixture(scope="module")
@@ -226,3 +237,41 @@ def test_ready_means_servable(gateway: GatewayProcess, sklearn_versions: list[Re
     )
     assert answer.status_code == 200, answer.text
     assert answer.headers["served-model-name"] == "m"
+
+
+def test_batched_fast_path_through_an_endpoint(gateway: GatewayProcess) -> None:
+    """Batching set on the served entity reaches the replica; concurrent answers are exactly
+    pyfunc's, request by request."""
+    forest = register_into(gateway, lambda: models.register_forest("dp-forest"))
+    bad = gateway.api(
+        "POST",
+        BASE,
+        json={
+            "name": "dp-batched",
+            "config": {"served_entities": [{**forest.entity("f"), "max_batch_rows": 0}]},
+        },
+    )
+    assert bad.status_code == 400 and "max_batch_rows" in bad.json()["message"]
+    entity = {**forest.entity("f"), "max_batch_rows": 16, "max_batch_wait_ms": 2}
+    ready = gateway.create("dp-batched", [entity])
+    shown = ready["config"]["served_entities"][0]
+    assert (shown["max_batch_rows"], shown["max_batch_wait_ms"]) == (16, 2)
+    build_log = gateway.api("GET", f"{BASE}/dp-batched/served-models/f/build-logs").json()["logs"]
+    assert "fast path: on" in build_log and "batched" in build_log
+
+    requests_ = [forest.sample.iloc[i : i + 1 + i % 3] for i in range(24)]
+
+    def ask(rows: pd.DataFrame) -> object:
+        answer = gateway.api(
+            "POST",
+            "/serving-endpoints/dp-batched/invocations",
+            json={"dataframe_split": json.loads(rows.to_json(orient="split"))},
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()["predictions"]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, requests_))
+    pyfunc = load_pyfunc(gateway, forest)
+    for rows, answer in zip(requests_, answers, strict=True):
+        assert answer == as_answered(pyfunc.predict(rows))

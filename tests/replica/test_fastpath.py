@@ -28,15 +28,10 @@ from servegate.replica.codecs import codec_for
 from servegate.replica.encoding import encode_predictions
 from servegate.replica.fastpath import FastPath, compile_fast_path
 from servegate.replica.model import LoadedModel
+from tests.models import FOREST_TYPES
 
 FEATURES, LABELS = load_breast_cancer(return_X_y=True, as_frame=True)
 COLUMNS = list(FEATURES.columns)
-FOREST_TYPES = [
-    "sklearn.ensemble._forest.RandomForestClassifier",
-    "sklearn.tree._classes.DecisionTreeClassifier",
-    "sklearn.tree._tree.Tree",
-    "numpy.dtype",
-]
 
 
 def saved(estimator: object, path: Path, **extra: object) -> LoadedModel:
