@@ -215,6 +215,8 @@ def build_gateway(settings: Settings) -> Gateway:
             database.dispose()
 
     routes: list[BaseRoute] = [
+        *dataplane.routes,  # first: the router tries routes in order, and these are the hot ones
+        *model_dataplane.routes,
         Route("/health", health, methods=["GET"]),
         Route("/ping", health, methods=["GET"]),
         *serving_endpoints.routes,
@@ -224,8 +226,6 @@ def build_gateway(settings: Settings) -> Gateway:
         *scim.routes,
         *audit_api.routes,
         *secrets_api.routes,
-        *dataplane.routes,
-        *model_dataplane.routes,
         *(
             Route(
                 prefix + "{rest:path}",
