@@ -38,10 +38,6 @@ class GatewayRole:
         self.routing = routing
         self.reconciler: Reconciler | None = None
 
-    @property
-    def leading(self) -> bool:
-        return self.reconciler is not None
-
     def wake(self, *, reread_registry: bool = False) -> None:
         """After a control-plane change: the leader acts now; a follower's leader within
         its next pass."""

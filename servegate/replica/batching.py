@@ -56,8 +56,7 @@ class Batcher:
         self.max_wait_s = max_wait_s
         self._queue: deque[_Waiting] = deque()
         self._draining: asyncio.Task[None] | None = None
-        self.batches = 0  # predict calls made, for tests and metrics
-        self.largest_batch = 0
+        self.batches = 0  # predict calls made (batch-size metrics will read it)
 
     async def submit(self, rows: np.ndarray) -> Any:
         """The model's predictions for ``rows``, predicted alongside whatever else is waiting."""
@@ -90,7 +89,6 @@ class Batcher:
 
     async def _predict_batch(self, batch: list[_Waiting]) -> None:
         self.batches += 1
-        self.largest_batch = max(self.largest_batch, len(batch))
         if len(batch) == 1:
             await self._predict_alone(batch[0])
             return
