@@ -3,7 +3,8 @@
 MLflow's pyfunc path builds a DataFrame from the request, enforces the signature column by
 column, and hands the estimator a DataFrame it turns back into an array — milliseconds for
 a microsecond of arithmetic. For the models where the outcome is certain, this path does
-the same work once per request with no pandas at all:
+the same work once per request with no pandas at all, for ``dataframe_split``,
+``dataframe_records``, ``instances`` (records) and ``inputs`` (records or columns):
 
 - the flavor is scikit-learn, the signature is columns only, every column a required
   ``double``, and there are no params: pyfunc would produce exactly a float64 matrix in
@@ -84,6 +85,11 @@ class FastPath:
             return self._split(payload["dataframe_split"])
         if "dataframe_records" in payload:
             return self._records(payload["dataframe_records"])
+        if "instances" in payload:
+            return self._records(payload["instances"])
+        if "inputs" in payload:
+            inputs = payload["inputs"]
+            return self._columns(inputs) if isinstance(inputs, dict) else self._records(inputs)
         return None
 
     def _split(self, split: Any) -> np.ndarray | None:
@@ -111,6 +117,18 @@ class FastPath:
         if any(not isinstance(record, dict) or record.keys() != expected for record in records):
             return None
         return _numbers([[record[name] for name in self.columns] for record in records])
+
+    def _columns(self, columns: dict[str, Any]) -> np.ndarray | None:
+        """``{"column": [values...], ...}``: every signature column, equally long lists."""
+        if columns.keys() != set(self.columns):
+            return None
+        values = [columns[name] for name in self.columns]
+        if any(not isinstance(column, list) for column in values):
+            return None
+        if not values[0] or any(len(column) != len(values[0]) for column in values):
+            return None
+        matrix = _numbers(values)
+        return None if matrix is None else np.asfortranarray(matrix.T)
 
 
 def _numbers(rows: Sequence[Sequence[Any]]) -> np.ndarray | None:

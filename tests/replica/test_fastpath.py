@@ -124,10 +124,15 @@ def requests(draw: st.DrawFn) -> bytes:
         columns, rows = [*columns, "extra"], [[*r, 1.0] for r in rows]
     elif change == "rename":
         columns = ["renamed", *columns[1:]]
-    if draw(st.booleans()):
+    form = draw(st.sampled_from(["split", "records", "instances", "inputs", "columns"]))
+    if form == "split":
         return orjson.dumps({"dataframe_split": {"columns": columns, "data": rows}})
     records = [dict(zip(columns, row, strict=True)) for row in rows]
-    return orjson.dumps({"dataframe_records": records})
+    if form == "columns":
+        by_column = {name: [record[name] for record in records] for name in columns}
+        return orjson.dumps({"inputs": by_column})
+    key = {"records": "dataframe_records", "instances": "instances", "inputs": "inputs"}[form]
+    return orjson.dumps({key: records})
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -151,6 +156,9 @@ def test_fast_path_takes_the_plain_requests(logreg: LoadedModel) -> None:
         orjson.dumps({"dataframe_split": orjson.loads(shuffled.to_json(orient="split"))}),
         orjson.dumps({"dataframe_records": orjson.loads(sample.to_json(orient="records"))}),
         orjson.dumps({"dataframe_records": [{c: 1 for c in COLUMNS}]}),  # integers
+        orjson.dumps({"instances": orjson.loads(sample.to_json(orient="records"))}),
+        orjson.dumps({"inputs": orjson.loads(sample.to_json(orient="records"))}),
+        orjson.dumps({"inputs": {c: sample[c].tolist() for c in COLUMNS}}),
     ]
     for body in bodies:
         answer = fast_answer(fast, body)
