@@ -107,7 +107,7 @@ class LocalBackend:
             replica.status = ReplicaStatus.FAILED
             replica.message = f"The replica could not start: {error.message}"
             return replica
-        env = {**os.environ, **self.replica_env, **variables}
+        env = {**inherited_environment(), **self.replica_env, **variables}
         with log_path.open("ab") as log:
             process = await asyncio.create_subprocess_exec(
                 *command,
@@ -174,6 +174,12 @@ class LocalBackend:
                 process.kill()
                 await process.wait()
         await replica.client.close()
+
+
+def inherited_environment() -> dict[str, str]:
+    """The gateway's environment minus its own settings: model code runs in the replica, and
+    must not read the admin token or the workers' shared settings from it."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("SERVEGATE_")}
 
 
 def batching_args(spec: ReplicaSpec) -> list[str]:
