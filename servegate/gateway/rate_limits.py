@@ -137,6 +137,8 @@ class SharedRateLimiter:
     def __init__(self, database: Database, clock: Callable[[], float] = time.time) -> None:
         self.database = database
         self._clock = clock
+        postgres = database.engine.dialect.name == "postgresql"
+        self._insert = postgresql_insert if postgres else sqlite_insert
 
     async def check(self, endpoint_id: str, limits: Iterable[RateLimit], caller: Caller) -> None:
         buckets = applicable_buckets(endpoint_id, limits, caller)
@@ -148,10 +150,8 @@ class SharedRateLimiter:
     def _take(self, buckets: list[tuple[tuple[str, ...], int]], now: float) -> float:
         keys = dict(sorted((_digest(key), calls) for key, calls in buckets))  # one lock order
         with self.database.session() as session:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
             session.execute(
-                insert(RateBucketRow)
+                self._insert(RateBucketRow)
                 .values(
                     [{"key": key, "tokens": calls, "updated": now} for key, calls in keys.items()]
                 )
