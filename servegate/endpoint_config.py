@@ -46,13 +46,6 @@ class ServedEntitySpec:
     max_batch_wait_ms: float | None = None
     legacy_form: bool = False
 
-    @property
-    def concurrency(self) -> int:
-        """Requests one replica of this entity handles at once."""
-        if self.max_provisioned_concurrency:
-            return self.max_provisioned_concurrency
-        return WORKLOAD_CONCURRENCY[self.workload_size]
-
     def runtime_fields(self) -> dict[str, Any]:
         """The fields whose change needs a new replica (everything but the name)."""
         return {

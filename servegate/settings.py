@@ -34,6 +34,17 @@ class Settings(BaseSettings):
     replica_start_timeout_s: float = 600.0
     replica_request_timeout_s: float = 300.0
     reconcile_interval_s: float = 0.5
+    replica_slots: int = Field(
+        default=4, ge=1, description="Requests one replica answers at once; scaling divides by it."
+    )
+    scale_up_delay_s: float = Field(default=2.0, ge=0)
+    scale_down_delay_s: float = Field(default=60.0, ge=0)
+    scale_to_zero_idle_s: float = Field(
+        default=1800.0, gt=0, description="Idle time before scale_to_zero_enabled stops replicas."
+    )
+    wake_timeout_s: float = Field(
+        default=60.0, gt=0, description="How long a request waits for a replica to start from zero."
+    )
     workers: int = Field(default=1, ge=1, le=64)
     process_token: str | None = Field(
         default=None,

@@ -17,9 +17,14 @@ from servegate.api.serving_schemas import (
     RateLimitsInput,
     parse_body,
 )
-from servegate.api.serving_views import endpoint_detailed, endpoint_summary, tags_body
+from servegate.api.serving_views import (
+    endpoint_detailed,
+    endpoint_summary,
+    event_body,
+    tags_body,
+)
 from servegate.endpoint_config import EndpointConfig, validate_endpoint_name
-from servegate.errors import ResourceDoesNotExist
+from servegate.errors import InvalidParameterValue, ResourceDoesNotExist
 from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.responses import OrjsonResponse
 from servegate.observability.logs import endpoint_group
@@ -28,6 +33,7 @@ from servegate.store.principals import CREATE_ENDPOINTS
 
 BASE = "/api/2.0/serving-endpoints"
 LOG_TAIL_BYTES = 256 * 1024
+MAX_EVENTS = 10_000
 
 
 def _context(request: Request) -> GatewayContext:
@@ -187,6 +193,16 @@ def _tail(path: Path) -> str:
         return ""
 
 
+async def endpoint_events(request: Request) -> Response:
+    """The endpoint's history (config updates, replica exits, scaling), oldest first."""
+    endpoint, _ = await _authorized(request, "CAN_VIEW")
+    limit = request.query_params.get("limit", "1000")
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_EVENTS:
+        raise InvalidParameterValue(f"limit must be an integer from 1 to {MAX_EVENTS}.")
+    rows = await run_in_threadpool(_context(request).endpoint_events.list, endpoint.id, int(limit))
+    return _json({"events": [event_body(row) for row in rows]})
+
+
 async def well_known_config(request: Request) -> Response:
     return JSONResponse({})
 
@@ -200,6 +216,7 @@ routes = [
     Route(BASE + "/{name}/tags", patch_tags, methods=["PATCH"]),
     Route(BASE + "/{name}/rate-limits", put_rate_limits, methods=["PUT"]),
     Route(BASE + "/{name}/ai-gateway", put_ai_gateway, methods=["PUT"]),
+    Route(BASE + "/{name}/events", endpoint_events, methods=["GET"]),
     Route(BASE + "/{name}/served-models/{served}/logs", served_model_logs, methods=["GET"]),
     Route(
         BASE + "/{name}/served-models/{served}/build-logs",

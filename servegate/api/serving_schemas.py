@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from servegate.endpoint_config import (
     WORKLOAD_CONCURRENCY,
@@ -56,6 +63,19 @@ class _ServedInput(_Input):
         if value not in WORKLOAD_TYPES:
             raise ValueError(f"must be one of {', '.join(WORKLOAD_TYPES)}, not {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _concurrency_range(self) -> _ServedInput:
+        low, high = self.min_provisioned_concurrency, self.max_provisioned_concurrency
+        if low is not None and high is None:
+            raise ValueError(
+                "min_provisioned_concurrency needs max_provisioned_concurrency as well"
+            )
+        if low is not None and high is not None and low > high:
+            raise ValueError(
+                f"min_provisioned_concurrency ({low}) is above max_provisioned_concurrency ({high})"
+            )
+        return self
 
     def _spec(self, model_name: str, model_version: str, legacy_form: bool) -> ServedEntitySpec:
         model_version = canonical_reference(model_version)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from servegate.states import ConfigUpdate, Deployment, Ready
-from servegate.store.models import ConfigRow, EndpointRow, ServedEntityRow, TagRow
+from servegate.store.models import (
+    ConfigRow,
+    EndpointEventRow,
+    EndpointRow,
+    ServedEntityRow,
+    TagRow,
+)
 
 TASK = "model-serving-task"
 
@@ -41,6 +47,8 @@ def _entity(row: ServedEntityRow) -> dict[str, Any]:
     }
     if row.resolved_version is not None:
         body["resolved_version"] = row.resolved_version
+    if row.scaling is not None:
+        body["scaling"] = row.scaling
     if row.spec.get("environment_vars"):
         body["environment_vars"] = row.spec["environment_vars"]
     for bound in (
@@ -140,4 +148,15 @@ def endpoint_summary(endpoint: EndpointRow) -> dict[str, Any]:
                 for e in shown.entities
             ],
         }
+    return body
+
+
+def event_body(row: EndpointEventRow) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "timestamp": row.timestamp,
+        "event_type": row.event_type,
+        "message": row.message,
+    }
+    if row.served_name is not None:
+        body["served_entity_name"] = row.served_name
     return body

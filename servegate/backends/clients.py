@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -90,6 +91,18 @@ class ReplicaClient:
                 return response.status == 200
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return False
+
+    async def load(self, timeout_s: float = 2.0) -> dict[str, Any] | None:
+        """The replica's ``/load`` reading, or None if it did not answer."""
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
+        try:
+            async with self._open().get(self._base + "/load", timeout=timeout) as response:
+                if response.status != 200:
+                    return None
+                reading: dict[str, Any] = await response.json()
+                return reading
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return None
 
     async def close(self) -> None:
         if self._session is not None:

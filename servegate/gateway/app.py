@@ -36,6 +36,7 @@ from servegate.gateway.routing import RoutingTable
 from servegate.gateway.shared_routing import RoutingFollower
 from servegate.observability.audit import AuditLog, AuditMiddleware
 from servegate.observability.logs import LogPaths
+from servegate.reconciler.autoscaling import ScalingTimings
 from servegate.reconciler.leadership import lease_for
 from servegate.reconciler.loop import Reconciler
 from servegate.registry.guard import RegistryGuard
@@ -43,11 +44,13 @@ from servegate.registry.versions import RegistryClient
 from servegate.settings import Settings
 from servegate.store.audit import AuditStore
 from servegate.store.database import Database
+from servegate.store.endpoint_events import EndpointEventStore
 from servegate.store.endpoints import EndpointStore
 from servegate.store.model_serving import ModelServingStore
 from servegate.store.principals import PrincipalStore
 from servegate.store.routing_snapshot import RoutingSnapshotStore
 from servegate.store.secrets import SecretStore
+from servegate.store.wake_requests import WakeRequestStore
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +165,8 @@ def build_gateway(settings: Settings) -> Gateway:
     )
     model_serving_store = ModelServingStore(database)
     shared_routing = RoutingSnapshotStore(database)
+    endpoint_events = EndpointEventStore(database)
+    wake_requests = WakeRequestStore(database)
     role = GatewayRole(
         lease_for(settings.resolved_store_url),
         lambda: Reconciler(
@@ -171,17 +176,27 @@ def build_gateway(settings: Settings) -> Gateway:
             backend,
             routing,
             shared_routing,
+            endpoint_events,
+            wake_requests,
             f"{socket.gethostname()}:{os.getpid()}",
             settings.reconcile_interval_s,
             settings.replica_request_timeout_s,
+            settings.replica_slots,
+            ScalingTimings(
+                settings.scale_up_delay_s,
+                settings.scale_down_delay_s,
+                settings.scale_to_zero_idle_s,
+            ),
         ),
         RoutingFollower(shared_routing, routing),
         routing,
+        wake_requests,
     )
     context = GatewayContext(
         settings=settings,
         database=database,
         endpoints=endpoints,
+        endpoint_events=endpoint_events,
         model_serving=model_serving_store,
         registry=registry,
         routing=routing,

@@ -15,6 +15,7 @@ from servegate.observability.logs import LogPaths
 from servegate.registry.versions import RegistryClient
 from servegate.settings import Settings
 from servegate.store.database import Database
+from servegate.store.endpoint_events import EndpointEventStore
 from servegate.store.endpoints import EndpointStore
 from servegate.store.model_serving import ModelServingStore
 from servegate.store.principals import PrincipalStore
@@ -30,6 +31,7 @@ class GatewayContext:
     settings: Settings
     database: Database
     endpoints: EndpointStore
+    endpoint_events: EndpointEventStore
     model_serving: ModelServingStore
     registry: RegistryClient
     routing: RoutingTable

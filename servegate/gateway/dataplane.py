@@ -8,6 +8,7 @@ becomes a 503 with ``Retry-After`` so clients retry.
 from __future__ import annotations
 
 import random
+import time
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -35,6 +36,8 @@ from servegate.store.models import SERVING_ENDPOINT
 SERVED_MODEL_HEADER = "served-model-name"
 _FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "x-request-id")
 _RETRY_AFTER_S = 1
+_WAKE_POLL_S = 0.05
+_WAKE_REPEAT_S = 1.0  # ask again, in case leadership moved while the request waited
 
 
 async def _routes_of(request: Request, context: GatewayContext, name: str) -> EndpointRoutes:
@@ -72,6 +75,33 @@ def _pick_served(routes: EndpointRoutes, served: str | None) -> str:
             retry_after=_RETRY_AFTER_S,
         )
     return chosen
+
+
+async def _awaken(
+    context: GatewayContext, routes: EndpointRoutes, served: str
+) -> list[ReplicaHandle]:
+    """Replicas of a served entity scaled to zero, started for this request: it waits, at
+    most ``wake_timeout_s``, then gets 503 with ``Retry-After``."""
+    if served not in routes.scale_to_zero:
+        return []
+    timeout = context.settings.wake_timeout_s
+    deadline = time.monotonic() + timeout
+    asked_at = float("-inf")
+    while (now := time.monotonic()) < deadline:
+        if now - asked_at >= _WAKE_REPEAT_S:
+            await context.role.wake_entity(routes.id, served)
+            asked_at = now
+        await context.routing.next_change(min(_WAKE_POLL_S, deadline - now))
+        current = context.routing.get(routes.name)
+        if current is None or served not in current.replicas:
+            break  # deleted or reconfigured meanwhile
+        if ready := current.ready_replicas(served):
+            return ready
+    raise TemporarilyUnavailable(
+        f"Served model '{served}' was scaled to zero and is still starting after "
+        f"{timeout:g}s; retry shortly.",
+        retry_after=_RETRY_AFTER_S,
+    )
 
 
 async def _forward(
@@ -124,7 +154,8 @@ async def _invoke(request: Request, served: str | None) -> Response:
     context: GatewayContext = request.app.state.context
     routes = await _routes_of(request, context, request.path_params["name"])
     served = _pick_served(routes, served)
-    return await relay(request, routes.ready_replicas(served), served)
+    replicas = routes.ready_replicas(served) or await _awaken(context, routes, served)
+    return await relay(request, replicas, served)
 
 
 async def invoke_endpoint(request: Request) -> Response:

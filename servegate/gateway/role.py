@@ -17,6 +17,7 @@ from servegate.gateway.routing import RoutingTable
 from servegate.gateway.shared_routing import RoutingFollower
 from servegate.reconciler.leadership import Lease
 from servegate.reconciler.loop import Reconciler
+from servegate.store.wake_requests import WakeRequestStore
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,10 @@ class GatewayRole:
         make_reconciler: Callable[[], Reconciler],
         follower: RoutingFollower,
         routing: RoutingTable,
+        wake_requests: WakeRequestStore,
     ) -> None:
         self.lease = lease
+        self.wake_requests = wake_requests
         self.make_reconciler = make_reconciler
         self.follower = follower
         self.routing = routing
@@ -43,6 +46,14 @@ class GatewayRole:
         its next pass."""
         if self.reconciler is not None:
             self.reconciler.wake(reread_registry=reread_registry)
+
+    async def wake_entity(self, endpoint_id: str, served_name: str) -> None:
+        """A request waits for a served entity with no replica ready (scaled to zero): the
+        leader starts one now; a follower asks the leader through the store."""
+        if self.reconciler is not None:
+            self.reconciler.wake_entity(endpoint_id, served_name)
+        else:
+            await asyncio.to_thread(self.wake_requests.request, endpoint_id, served_name)
 
     async def run(self) -> None:
         while True:

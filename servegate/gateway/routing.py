@@ -6,6 +6,8 @@ snapshot, plain dicts swapped in one assignment.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -13,6 +15,7 @@ from servegate.backends.base import ReplicaHandle, ReplicaKey
 from servegate.gateway.rate_limits import RateLimit
 from servegate.reconciler.model_status import ModelStatus
 from servegate.reconciler.plan import Plan, entity_key
+from servegate.reconciler.replica_set import ReplicaSet
 from servegate.store.models import EndpointRow
 
 
@@ -24,12 +27,18 @@ class EndpointRoutes:
     routes: tuple[tuple[str, int], ...] = ()
     replicas: dict[str, tuple[ReplicaHandle, ...]] = field(default_factory=dict)
     rate_limits: tuple[RateLimit, ...] = ()
+    scale_to_zero: frozenset[str] = frozenset()  # served entities a request may wake
 
     def ready_replicas(self, served: str) -> list[ReplicaHandle]:
         return [replica for replica in self.replicas.get(served, ()) if replica.ready]
 
     def available(self) -> set[str]:
-        return {served for served in self.replicas if self.ready_replicas(served)}
+        """Served entities that can take a request: ready now, or woken by it."""
+        return {
+            served
+            for served in self.replicas
+            if served in self.scale_to_zero or self.ready_replicas(served)
+        }
 
 
 @dataclass(frozen=True)
@@ -49,13 +58,30 @@ class RoutingTable:
         self._endpoints: dict[str, EndpointRoutes] = {}
         self._models: dict[str, ModelRoutes] = {}
         self._catch_up: Callable[[], Awaitable[None]] | None = None
+        self._published = asyncio.Event()
 
     def publish(self, endpoints: dict[str, EndpointRoutes], models: dict[str, ModelRoutes]) -> None:
         self._endpoints = endpoints
         self._models = models
+        self._announce()
 
     def publish_endpoints(self, endpoints: dict[str, EndpointRoutes]) -> None:
         self._endpoints = endpoints
+        self._announce()
+
+    def _announce(self) -> None:
+        self._published.set()
+        self._published = asyncio.Event()
+
+    async def next_change(self, timeout_s: float) -> None:
+        """Wait until the table is published again (or caught up with the leader), at most
+        ``timeout_s``."""
+        if self._catch_up is not None:
+            await asyncio.sleep(timeout_s)
+            await self._catch_up()
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._published.wait(), timeout_s)
 
     def snapshot(self) -> tuple[dict[str, EndpointRoutes], dict[str, ModelRoutes]]:
         return self._endpoints, self._models
@@ -82,11 +108,11 @@ class RoutingTable:
 def endpoint_routes(
     endpoints: list[EndpointRow],
     plan: Plan,
-    replicas: dict[ReplicaKey, ReplicaHandle],
+    sets: dict[ReplicaKey, ReplicaSet],
     promoting: dict[str, int] | None = None,
 ) -> dict[str, EndpointRoutes]:
     """Routes of every endpoint's active config (or the config about to be promoted, by
-    endpoint id), with the replica serving each entity now."""
+    endpoint id), with the replicas serving each entity now."""
     promoting = promoting or {}
     published: dict[str, EndpointRoutes] = {}
     for endpoint in endpoints:
@@ -102,11 +128,14 @@ def endpoint_routes(
             )
             continue
         served: dict[str, tuple[ReplicaHandle, ...]] = {}
+        wakeable: set[str] = set()
         for row in active.entities:
             following = plan.entities.get(row.id)
             version = following.current if following else None
-            handle = replicas.get(entity_key(endpoint, row, version)) if version else None
-            served[row.name] = (handle,) if handle else ()
+            replica_set = sets.get(entity_key(endpoint, row, version)) if version else None
+            served[row.name] = tuple(replica_set.handles) if replica_set else ()
+            if replica_set is not None and replica_set.bounds.scale_to_zero:
+                wakeable.add(row.name)
         published[endpoint.name] = EndpointRoutes(
             endpoint.id,
             endpoint.name,
@@ -114,5 +143,6 @@ def endpoint_routes(
             tuple((r["served_entity_name"], r["traffic_percentage"]) for r in active.routes),
             served,
             limits,
+            frozenset(wakeable),
         )
     return published

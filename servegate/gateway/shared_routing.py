@@ -39,6 +39,7 @@ def encode(endpoints: dict[str, EndpointRoutes], models: dict[str, ModelRoutes])
                     for served, handles in routes.replicas.items()
                 },
                 "rate_limits": [asdict(limit) for limit in routes.rate_limits],
+                "scale_to_zero": sorted(routes.scale_to_zero),
             }
             for name, routes in endpoints.items()
         },
@@ -99,6 +100,7 @@ def decode(
                 for served, items in data["replicas"].items()
             },
             tuple(RateLimit(**limit) for limit in data["rate_limits"]),
+            frozenset(data.get("scale_to_zero", ())),
         )
         for name, data in body.get("endpoints", {}).items()
     }

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from servegate.backends.base import ReplicaHandle, ReplicaStatus
+from servegate.backends.base import ReplicaStatus
 from servegate.reconciler.following import Following
+from servegate.reconciler.replica_set import ReplicaSet
 from servegate.registry.snapshot import describe_reference, is_version_number
 from servegate.states import Deployment
 from servegate.store.models import ServedEntityRow
@@ -12,7 +13,7 @@ MAX_RESTART_DELAY_S = 30.0
 
 
 def entity_state(
-    handle: ReplicaHandle | None,
+    replica_set: ReplicaSet | None,
     row: ServedEntityRow,
     *,
     pending: bool,
@@ -31,16 +32,26 @@ def entity_state(
     uri = f"models:/{row.entity_name}/{following.current}"
     if not is_version_number(reference):
         uri += f" ({reference})"
+    if replica_set is not None and replica_set.asleep:
+        return Deployment.READY, (
+            f"Scaled to zero: no request for a while. The next request starts a replica of {uri}."
+        )
+    handle = replica_set.primary if replica_set else None
     if handle is None:
         return Deployment.CREATING, f"Waiting for a replica of {uri}."
+    assert replica_set is not None
     status = handle.status
     if status is ReplicaStatus.READY:
+        serving = f"Serving {uri}"
+        if replica_set.bounds.max_replicas > 1:
+            serving += f" on {len(replica_set.ready)} of {replica_set.scaling.replicas} replicas"
         if following.moving:
             return Deployment.READY, (
-                f"Serving {uri}; starting version {following.target}, which {reference} "
-                "points at now."
+                f"{serving}; starting version {following.target}, which {reference} points at now."
             )
-        return Deployment.READY, f"Serving {uri}."
+        return Deployment.READY, f"{serving}."
+    if replica_set.woken and status is ReplicaStatus.STARTING:
+        return Deployment.READY, f"Waking from zero for a request: loading {uri}."
     if status is ReplicaStatus.STARTING:
         if handle.restarts:
             return (

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import orjson
 
 from servegate.backends.base import ReplicaKey, ReplicaSpec
-from servegate.endpoint_config import WORKLOAD_CONCURRENCY
 from servegate.observability.logs import endpoint_group, model_group
+from servegate.reconciler.autoscaling import ScalingBounds, scaling_bounds
 from servegate.reconciler.following import Following, VersionFollower
 from servegate.registry.snapshot import (
     STAGES,
@@ -56,6 +56,7 @@ class ModelPlan:
 @dataclass
 class Plan:
     replicas: dict[ReplicaKey, ReplicaSpec] = field(default_factory=dict)
+    bounds: dict[ReplicaKey, ScalingBounds] = field(default_factory=dict)  # default: one
     pending_only: set[ReplicaKey] = field(default_factory=set)
     entities: dict[int, Following] = field(default_factory=dict)  # by served entity row id
     models: dict[str, ModelPlan] = field(default_factory=dict)
@@ -67,10 +68,12 @@ def make_plan(
     registry: RegistrySnapshot,
     follower: VersionFollower,
     ready: Callable[[ReplicaKey], bool],
+    slots: int = MODEL_REPLICA_CONCURRENCY,
 ) -> Plan:
+    """``slots``: requests one replica of an endpoint's entity answers at once."""
     plan = Plan()
     for endpoint in endpoints:
-        _plan_endpoint(plan, endpoint, registry, follower, ready)
+        _plan_endpoint(plan, endpoint, registry, follower, ready, slots)
     for name in enabled_models:
         plan.models[name] = _plan_model(plan, name, registry.get(name), follower, ready)
     follower.forget_unseen()
@@ -83,6 +86,7 @@ def _plan_endpoint(
     registry: RegistrySnapshot,
     follower: VersionFollower,
     ready: Callable[[ReplicaKey], bool],
+    slots: int,
 ) -> None:
     in_progress = endpoint.config_update == ConfigUpdate.IN_PROGRESS.value
     active_keys: set[ReplicaKey] = set()
@@ -105,22 +109,20 @@ def _plan_endpoint(
             plan.entities[row.id] = following
             for version in following.needed:
                 key = entity_key(endpoint, row, version)
-                plan.replicas[key] = _entity_spec(endpoint, row, key, version)
+                plan.replicas[key] = _entity_spec(endpoint, row, key, version, slots)
+                plan.bounds[key] = scaling_bounds(row.spec, slots)
                 (active_keys if active else pending_keys).add(key)
     plan.pending_only |= pending_keys - active_keys
 
 
 def _entity_spec(
-    endpoint: EndpointRow, row: ServedEntityRow, key: ReplicaKey, version: str
+    endpoint: EndpointRow, row: ServedEntityRow, key: ReplicaKey, version: str, slots: int
 ) -> ReplicaSpec:
-    concurrency = row.spec.get("max_provisioned_concurrency") or WORKLOAD_CONCURRENCY.get(
-        row.spec.get("workload_size", "Small"), 4
-    )
     return ReplicaSpec(
         key=key,
         log_group=endpoint_group(endpoint.name),
         model_uri=f"models:/{row.entity_name}/{version}",
-        concurrency=concurrency,
+        concurrency=slots,
         environment_vars=dict(row.spec.get("environment_vars") or {}),
         max_batch_rows=row.spec.get("max_batch_rows"),
         max_batch_wait_ms=row.spec.get("max_batch_wait_ms"),

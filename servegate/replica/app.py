@@ -1,5 +1,5 @@
 """The replica's routes: MLflow's scoring protocol (``/invocations``, ``/ping``, ``/health``,
-``/version``).
+``/version``), and ``/load`` for the autoscaler (``servegate.replica.load``).
 
 The app is only built once the model is loaded, so a replica that answers ``/ping`` can
 predict. Every error leaves through ``servegate.errors.error_response``.
@@ -12,7 +12,7 @@ import mlflow
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from servegate.body import read_limited_body
@@ -26,6 +26,7 @@ from servegate.replica.batching import NO_WAIT_BATCHING, Batcher, Batching
 from servegate.replica.codecs import BodyCodec, codec_for, row_count
 from servegate.replica.encoding import encode_predictions
 from servegate.replica.fastpath import FastPath
+from servegate.replica.load import LoadMeter
 from servegate.replica.model import LoadedModel
 
 JSON_CONTENT_TYPE = "application/json"
@@ -66,6 +67,7 @@ def build_app(
     at a time (the rest queue), so the event loop keeps answering health checks. Requests
     the fast path takes are batched (``servegate.replica.batching``)."""
     limiter = anyio.CapacityLimiter(concurrency)
+    meter = LoadMeter()
     batcher = None
     if fast_path is not None:
         max_batch_rows = batching.max_rows if fast_path.row_exact else 1
@@ -92,7 +94,17 @@ def build_app(
     async def version(request: Request) -> Response:
         return PlainTextResponse(mlflow.__version__)
 
+    async def load(request: Request) -> Response:
+        return JSONResponse(meter.reading())
+
     async def invocations(request: Request) -> Response:
+        meter.begin()
+        try:
+            return await score_request(request)
+        finally:
+            meter.end()
+
+    async def score_request(request: Request) -> Response:
         codec = codec_for(request.headers.get("content-type"))
         body = await read_limited_body(request, max_request_bytes)
         if not body.strip():
@@ -111,6 +123,7 @@ def build_app(
             Route("/ping", ping, methods=["GET"]),
             Route("/health", ping, methods=["GET"]),
             Route("/version", version, methods=["GET"]),
+            Route("/load", load, methods=["GET"]),
             Route("/invocations", invocations, methods=["POST"]),
         ],
         exception_handlers={

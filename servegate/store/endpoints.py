@@ -216,7 +216,12 @@ class EndpointStore:
     # -- reconciler writes ---------------------------------------------------------------
 
     def set_entity_state(
-        self, entity_id: int, state: Deployment, message: str, resolved_version: str | None
+        self,
+        entity_id: int,
+        state: Deployment,
+        message: str,
+        resolved_version: str | None,
+        scaling: dict[str, Any] | None = None,
     ) -> None:
         with self.database.session() as session:
             session.execute(
@@ -226,6 +231,7 @@ class EndpointStore:
                     deployment_state=state.value,
                     state_message=message,
                     resolved_version=resolved_version,
+                    scaling=scaling,
                 )
             )
 

@@ -91,6 +91,7 @@ class ServedEntityRow(Base):
     deployment_state: Mapped[str] = mapped_column(String(32), nullable=False)
     state_message: Mapped[str] = mapped_column(Text, nullable=False, default="")
     resolved_version: Mapped[str | None] = mapped_column(String(64))
+    scaling: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # replicas now and bounds
 
     config: Mapped[ConfigRow] = relationship(back_populates="entities")
 
@@ -245,3 +246,28 @@ class RateBucketRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     tokens: Mapped[float] = mapped_column(Double, nullable=False)
     updated: Mapped[float] = mapped_column(Double, nullable=False)  # Unix time, seconds
+
+
+class EndpointEventRow(Base):
+    """Something that happened to an endpoint: config updates, replica exits, scaling."""
+
+    __tablename__ = "endpoint_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    timestamp: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    event_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    served_name: Mapped[str | None] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class WakeRequestRow(Base):
+    """A request arrived at a gateway that does not lead for a served entity scaled to zero."""
+
+    __tablename__ = "wake_requests"
+
+    endpoint_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    served_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    requested_at: Mapped[int] = mapped_column(BigInteger, nullable=False)

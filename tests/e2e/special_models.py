@@ -22,6 +22,16 @@ class BrokenOnLoad(mlflow.pyfunc.PythonModel):
         return model_input.iloc[:, 0]
 
 
+class SlowToLoad(mlflow.pyfunc.PythonModel):
+    """Takes ``LOAD_SECONDS`` (an environment variable of its replica) to load."""
+
+    def load_context(self, context) -> None:  # type: ignore[no-untyped-def]
+        time.sleep(float(os.environ.get("LOAD_SECONDS", "0")))
+
+    def predict(self, context, model_input: pd.DataFrame) -> list[float]:  # type: ignore[no-untyped-def]
+        return model_input["x"].tolist()
+
+
 class EnvironmentEcho(mlflow.pyfunc.PythonModel):
     """Answers the value of the GREETING environment variable for every row."""
 
@@ -64,3 +74,7 @@ def register_broken(name: str) -> tuple[str, pd.DataFrame]:
 
 def register_environment_echo(name: str) -> tuple[str, pd.DataFrame]:
     return _register(name, EnvironmentEcho())
+
+
+def register_slow_to_load(name: str) -> tuple[str, pd.DataFrame]:
+    return _register(name, SlowToLoad())

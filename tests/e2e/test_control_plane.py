@@ -187,6 +187,16 @@ def test_bad_configs_are_rejected_and_nothing_is_stored(
     )
     _rejected(
         gateway,
+        "bad-range",
+        {
+            "served_entities": [
+                {**entity(v1), "min_provisioned_concurrency": 8, "max_provisioned_concurrency": 4}
+            ]
+        },
+        "min_provisioned_concurrency (8) is above max_provisioned_concurrency (4)",
+    )
+    _rejected(
+        gateway,
         "bad-pct",
         {
             "served_entities": two,
