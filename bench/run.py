@@ -3,10 +3,12 @@
     python -m bench.run [--seconds 10] [--connections 1,8,64] [--rows 1,32]
 
 For each model (logreg, forest) each server is started alone, timed from spawn to its first
-prediction (cold start), measured for memory, checked to answer the same predictions as
-``mlflow models serve``, then loaded with wrk at every connection count and row count.
-Prints a table with ratios to mlflow serve and writes everything as JSON to
-``bench/results/``. All traffic goes to 127.0.0.1 and every run is bounded in time.
+prediction (cold start; for the gateway also the wake of a scaled-to-zero endpoint: one
+request's time while a replica starts for it), measured for memory (per replica too),
+checked to answer the same predictions as ``mlflow models serve``, then loaded with wrk at
+every connection count and row count. Prints a table with ratios to mlflow serve and writes
+everything as JSON to ``bench/results/``. All traffic goes to 127.0.0.1 and every run is
+bounded in time.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from rich.table import Table
 
 from bench.load import wrk
 from bench.models import BenchModel, register_models
-from bench.servers import SERVERS, memory_mb, running
+from bench.servers import SERVERS, memory_mb, running, wake_seconds
 
 console = Console(width=150)
 PEER = "mlflow"
@@ -66,6 +68,9 @@ def measure_model(
                     result = wrk(server.url, body, server.headers, conns, seconds)
                     entry["load"].append({"rows": row_count, "connections": conns, **result})
                     console.print(f"  rows={row_count} conns={conns}: {result}")
+            if name == "gateway":
+                entry["wake_s"] = round(wake_seconds(server, model.body(1)), 2)
+                console.print(f"  zero to first prediction: {entry['wake_s']} s")
         found["servers"][name] = entry
     reference = found["servers"].get(PEER, {}).get("predictions")
     found["identical_predictions"] = {
@@ -113,8 +118,10 @@ def report(results: list[dict[str, Any]]) -> None:
         "model",
         "server",
         "cold start s",
+        "wake from zero s",
         "RSS MB",
         "unique MB",
+        "unique MB / replica",
         "same predictions",
         title="Cold start, memory, correctness",
     )
@@ -124,8 +131,10 @@ def report(results: list[dict[str, Any]]) -> None:
                 model["model"],
                 name,
                 f"{entry['cold_start_s']:.2f}",
+                f"{entry['wake_s']:.2f}" if "wake_s" in entry else "-",
                 f"{entry['memory']['rss_mb']:.0f}",
                 f"{entry['memory']['unique_mb']:.0f}",
+                str(entry["memory"].get("replica_unique_mb", "-")),
                 str(model["identical_predictions"][name]),
             )
     console.print(startup)

@@ -2,7 +2,8 @@
 
 - ``mlflow``: ``mlflow models serve --workers 2`` (the peer).
 - ``replica``: ``servegate replica`` on a port (servegate's replica, directly).
-- ``gateway``: ``servegate serve`` with an endpoint serving the model (the full data plane).
+- ``gateway``: ``servegate serve`` with an endpoint serving the model (the full data plane),
+  and a second endpoint with scale to zero, for the time from zero to a first prediction.
 - ``floor``: a minimal uvicorn app calling the estimator's own predict (2 workers).
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 import requests
 
 SERVERS = ("mlflow", "replica", "gateway", "floor")
+IDLE_S = 3  # the gateway's scale-to-zero idle time, so the wake can be measured soon
 FLOOR_APP = Path(__file__).with_name("floor_server.py")
 
 
@@ -140,7 +142,12 @@ def running(
     port = free_port()
     # mlflow serve runs `uvicorn` from PATH: make it this environment's.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "BENCH_MODEL_URI": model_uri, "PATH": path}
+    env = {
+        **os.environ,
+        "BENCH_MODEL_URI": model_uri,
+        "PATH": path,
+        "SERVEGATE_SCALE_TO_ZERO_IDLE_S": str(IDLE_S),
+    }
     log = (work / f"{name}.log").open("ab")
     started = time.monotonic()
     process = subprocess.Popen(
@@ -182,21 +189,46 @@ def _serve_endpoint(
     token = (work / f"home-{port}" / "admin-token").read_text().strip()
     server.headers = {"Authorization": f"Bearer {token}"}
     name, version = model_uri.removeprefix("models:/").split("/")
-    created = requests.post(
-        f"{base}/api/2.0/serving-endpoints",
-        headers=server.headers,
-        timeout=60,
-        json={
-            "name": "bench",
-            "config": {
-                "served_entities": [
-                    {"entity_name": name, "entity_version": version, "workload_size": "Medium"}
-                ]
+    for endpoint, sizing in (
+        ("bench", {"workload_size": "Medium"}),
+        ("sleepy", {"workload_size": "Small", "scale_to_zero_enabled": True}),
+    ):
+        created = requests.post(
+            f"{base}/api/2.0/serving-endpoints",
+            headers=server.headers,
+            timeout=60,
+            json={
+                "name": endpoint,
+                "config": {
+                    "served_entities": [{"entity_name": name, "entity_version": version, **sizing}]
+                },
             },
-        },
-    )
-    created.raise_for_status()
+        )
+        created.raise_for_status()
     server.url = f"{base}/serving-endpoints/bench/invocations"
+
+
+def wake_seconds(server: Running, body: bytes, timeout_s: float = 120) -> float:
+    """On the gateway: once the scale-to-zero endpoint has no replica, the time one request
+    takes while a replica starts for it (zero to first prediction)."""
+    base = server.url.split("/serving-endpoints/")[0]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        endpoint = requests.get(
+            f"{base}/api/2.0/serving-endpoints/sleepy", headers=server.headers, timeout=10
+        ).json()
+        if endpoint["config"]["served_entities"][0].get("scaling", {}).get("scaled_to_zero"):
+            break
+        _check_alive(server, deadline)
+        time.sleep(0.2)
+    time.sleep(1)  # the replica is told to stop; let it go
+    headers = {**server.headers, "Content-Type": "application/json"}
+    started = time.monotonic()
+    answer = requests.post(
+        f"{base}/serving-endpoints/sleepy/invocations", data=body, headers=headers, timeout=120
+    )
+    answer.raise_for_status()
+    return time.monotonic() - started
 
 
 def _first_prediction(server: Running, body: bytes, deadline: float) -> None:
@@ -219,14 +251,23 @@ def _check_alive(server: Running, deadline: float) -> None:
 
 
 def memory_mb(server: Running) -> dict[str, float]:
-    """RSS and unique (private) memory of the server's whole process tree, in MB."""
+    """RSS and unique (private) memory of the server's whole process tree, in MB, and for
+    servegate the unique memory of each replica process (what one more replica costs)."""
     rss = unique = 0
+    replicas = []
     for pid in server.pids():
         try:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
         fields = {line.split(":")[0]: int(line.split()[1]) for line in rollup.splitlines()[1:]}
         rss += fields.get("Rss", 0)
-        unique += fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
-    return {"rss_mb": round(rss / 1024, 1), "unique_mb": round(unique / 1024, 1)}
+        private = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+        unique += private
+        if "servegate replica" in title:
+            replicas.append(private)
+    found = {"rss_mb": round(rss / 1024, 1), "unique_mb": round(unique / 1024, 1)}
+    if replicas:
+        found["replica_unique_mb"] = round(sum(replicas) / len(replicas) / 1024, 1)
+    return found

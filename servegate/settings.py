@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     replica_start_timeout_s: float = 600.0
     replica_request_timeout_s: float = 300.0
     reconcile_interval_s: float = 0.5
+    warm_replicas: bool = Field(
+        default=True, description="Fork replicas from a zygote that has imported their libraries."
+    )
     replica_slots: int = Field(
         default=4, ge=1, description="Requests one replica answers at once; scaling divides by it."
     )

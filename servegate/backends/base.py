@@ -65,6 +65,12 @@ class ReplicaHandle:
 
 
 class Backend(Protocol):
+    async def warm(self) -> None:
+        """Get ready to start replicas (when this process begins to lead)."""
+
+    async def close(self) -> None:
+        """Release what ``warm`` took (when the gateway stops)."""
+
     async def start(self, spec: ReplicaSpec, restarts: int = 0) -> ReplicaHandle:
         """Launch a replica and return at once; its status moves to READY or FAILED."""
 

@@ -1,4 +1,9 @@
-"""The embedded default backend: each replica a child process listening on a Unix socket."""
+"""The embedded default backend: each replica a process listening on a Unix socket.
+
+Replicas are forked from a warm zygote (``servegate.backends.zygote``) when one is given,
+else started as ``python -m servegate replica ...``; either way with the same arguments, the
+same environment and the same log files.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from pathlib import Path
 
 from servegate.backends.base import ReplicaHandle, ReplicaSpec, ReplicaStatus
 from servegate.backends.clients import ReplicaClient
+from servegate.backends.zygote import ForkedProcess, Zygote, ZygoteUnavailable
 from servegate.errors import ServegateError
 from servegate.observability.logs import LogPaths
 
@@ -26,6 +32,8 @@ _MAX_SOCKET_DIR = 80
 _STOP_GRACE_S = 30.0
 _PROBE_INTERVAL_S = 0.1
 _STARTING = "starting replica for"
+
+Process = asyncio.subprocess.Process | ForkedProcess
 
 
 def socket_directory(run_dir: Path) -> Path:
@@ -60,6 +68,7 @@ class LocalBackend:
         start_timeout_s: float,
         limit_args: list[str],
         resolve_environment: Callable[[dict[str, str]], dict[str, str]],
+        zygote: Zygote | None = None,
     ) -> None:
         self.socket_dir = socket_directory(run_dir)
         self.model_cache_dir = model_cache_dir
@@ -68,8 +77,19 @@ class LocalBackend:
         self.start_timeout_s = start_timeout_s
         self.limit_args = limit_args  # the replica's input limits, as its flags
         self.resolve_environment = resolve_environment
+        self.zygote = zygote
         self._serial = itertools.count()
-        self._processes: dict[ReplicaHandle, asyncio.subprocess.Process] = {}
+        self._launching: dict[ReplicaHandle, asyncio.Task[Process]] = {}
+        self._processes: dict[ReplicaHandle, Process] = {}
+
+    async def warm(self) -> None:
+        """Get ready to start replicas fast (start the zygote)."""
+        if self.zygote is not None:
+            await self.zygote.warm()
+
+    async def close(self) -> None:
+        if self.zygote is not None:
+            await self.zygote.close()
 
     async def start(self, spec: ReplicaSpec, restarts: int = 0) -> ReplicaHandle:
         socket = self.socket_dir / f"r{os.getpid()}-{next(self._serial)}.sock"
@@ -78,10 +98,7 @@ class LocalBackend:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with build_log.open("a") as handle:
             handle.write(f"{_timestamp()} {_STARTING} {spec.model_uri}\n")
-        command = [
-            sys.executable,
-            "-m",
-            "servegate",
+        args = [
             "replica",
             spec.model_uri,
             "--uds",
@@ -108,26 +125,56 @@ class LocalBackend:
             replica.message = f"The replica could not start: {error.message}"
             return replica
         env = {**inherited_environment(), **self.replica_env, **variables}
+        launching = asyncio.get_running_loop().create_task(self._launch(args, env, log_path))
+        self._launching[replica] = launching
+        launching.add_done_callback(
+            lambda task: self._launched(task, replica, socket, build_log, log_path)
+        )
+        return replica
+
+    def _launched(
+        self,
+        task: asyncio.Task[Process],
+        replica: ReplicaHandle,
+        socket: Path,
+        build_log: Path,
+        log_path: Path,
+    ) -> None:
+        del self._launching[replica]
+        if task.cancelled() or task.exception() is not None:
+            replica.status = ReplicaStatus.FAILED
+            replica.message = f"The replica could not start: {task.exception()}"
+            return
+        process = task.result()
+        replica.pid = process.pid
+        self._processes[replica] = process
+        asyncio.get_running_loop().create_task(
+            self._watch(replica, process, socket, build_log, log_path)
+        )
+
+    async def _launch(self, args: list[str], env: dict[str, str], log_path: Path) -> Process:
+        if self.zygote is not None:
+            try:
+                return await self.zygote.fork(args, env, log_path)
+            except ZygoteUnavailable:
+                logger.warning("the zygote could not fork a replica; starting it cold")
         with log_path.open("ab") as log:
-            process = await asyncio.create_subprocess_exec(
-                *command,
+            return await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "servegate",
+                *args,
                 stdout=log,
                 stderr=log,
                 stdin=asyncio.subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,
             )
-        replica.pid = process.pid
-        self._processes[replica] = process
-        asyncio.get_running_loop().create_task(
-            self._watch(replica, process, socket, build_log, log_path)
-        )
-        return replica
 
     async def _watch(
         self,
         replica: ReplicaHandle,
-        process: asyncio.subprocess.Process,
+        process: Process,
         socket: Path,
         build_log: Path,
         log_path: Path,
@@ -164,6 +211,8 @@ class LocalBackend:
         )
 
     async def stop(self, replica: ReplicaHandle) -> None:
+        if (launching := self._launching.get(replica)) is not None:
+            await asyncio.wait([launching])  # quick: a fork, or an exec
         process = self._processes.get(replica)
         if process is not None and process.returncode is None:
             replica.status = ReplicaStatus.STOPPING

@@ -25,7 +25,8 @@ from servegate.auth.access import AccessControl, Caller
 from servegate.auth.admin import ensure_admin_token
 from servegate.auth.middleware import AuthMiddleware
 from servegate.auth.tokens import TokenStore, new_token
-from servegate.backends.local import LocalBackend
+from servegate.backends.local import LocalBackend, inherited_environment
+from servegate.backends.zygote import Zygote
 from servegate.errors import ServegateError, error_response
 from servegate.gateway import dataplane, model_dataplane
 from servegate.gateway.context import GatewayContext
@@ -162,6 +163,9 @@ def build_gateway(settings: Settings) -> Gateway:
             f"--max-rows={settings.max_rows_per_request}",
         ],
         secrets.resolve_environment,
+        Zygote(inherited_environment(), settings.logs_dir / "zygote.log")
+        if settings.warm_replicas
+        else None,
     )
     model_serving_store = ModelServingStore(database)
     shared_routing = RoutingSnapshotStore(database)
@@ -227,6 +231,7 @@ def build_gateway(settings: Settings) -> Gateway:
                     await task
             await asyncio.to_thread(access.tokens.record_use, access.take_last_used())
             await role.shutdown()
+            await backend.close()
             database.dispose()
 
     routes: list[BaseRoute] = [

@@ -78,12 +78,15 @@ def _pick_served(routes: EndpointRoutes, served: str | None) -> str:
 
 
 async def _awaken(
-    context: GatewayContext, routes: EndpointRoutes, served: str
+    context: GatewayContext,
+    routes: EndpointRoutes,
+    served: str,
+    unreachable: frozenset[str] = frozenset(),
 ) -> list[ReplicaHandle]:
     """Replicas of a served entity scaled to zero, started for this request: it waits, at
-    most ``wake_timeout_s``, then gets 503 with ``Retry-After``."""
-    if served not in routes.scale_to_zero:
-        return []
+    most ``wake_timeout_s``, then gets 503 with ``Retry-After``. ``unreachable``: addresses
+    this request found gone (a follower's snapshot may still list replicas that just
+    stopped)."""
     timeout = context.settings.wake_timeout_s
     deadline = time.monotonic() + timeout
     asked_at = float("-inf")
@@ -95,13 +98,18 @@ async def _awaken(
         current = context.routing.get(routes.name)
         if current is None or served not in current.replicas:
             break  # deleted or reconfigured meanwhile
-        if ready := current.ready_replicas(served):
+        ready = [r for r in current.ready_replicas(served) if r.address not in unreachable]
+        if ready:
             return ready
     raise TemporarilyUnavailable(
         f"Served model '{served}' was scaled to zero and is still starting after "
         f"{timeout:g}s; retry shortly.",
         retry_after=_RETRY_AFTER_S,
     )
+
+
+class _NoReplicaReached(Exception):
+    """None of the replicas tried could be reached: the request is still unsent."""
 
 
 async def _forward(
@@ -122,27 +130,27 @@ async def _forward(
             ) from error
         finally:
             replica.inflight -= 1
-    raise TemporarilyUnavailable(
+    raise _NoReplicaReached
+
+
+def _unreachable() -> TemporarilyUnavailable:
+    return TemporarilyUnavailable(
         "No replica of this served model is reachable right now; retry shortly.",
         retry_after=_RETRY_AFTER_S,
     )
 
 
-async def relay(request: Request, replicas: list[ReplicaHandle], served: str) -> Response:
-    """Forward the request's body to one of ``replicas`` and answer with what it says."""
-    context: GatewayContext = request.app.state.context
-    if not any(replica.ready for replica in replicas):
-        raise TemporarilyUnavailable(
-            f"Served model '{served}' is not ready; retry shortly.", retry_after=_RETRY_AFTER_S
-        )
+async def _request_parts(request: Request, context: GatewayContext) -> tuple[bytes, dict[str, str]]:
     body = await read_limited_body(request, context.settings.max_request_bytes)
     headers = {
         name: value
         for name in _FORWARDED_REQUEST_HEADERS
         if (value := request.headers.get(name)) is not None
     }
-    ready = [replica for replica in replicas if replica.ready]
-    answer = await _forward(ready, body, headers, context.settings.replica_request_timeout_s)
+    return body, headers
+
+
+def _answer(answer: ReplicaAnswer, served: str) -> Response:
     return Response(
         answer.body,
         status_code=answer.status,
@@ -150,12 +158,47 @@ async def relay(request: Request, replicas: list[ReplicaHandle], served: str) ->
     )
 
 
+async def relay(request: Request, replicas: list[ReplicaHandle], served: str) -> Response:
+    """Forward the request's body to one of ``replicas`` and answer with what it says."""
+    context: GatewayContext = request.app.state.context
+    ready = [replica for replica in replicas if replica.ready]
+    if not ready:
+        raise TemporarilyUnavailable(
+            f"Served model '{served}' is not ready; retry shortly.", retry_after=_RETRY_AFTER_S
+        )
+    body, headers = await _request_parts(request, context)
+    try:
+        answer = await _forward(ready, body, headers, context.settings.replica_request_timeout_s)
+    except _NoReplicaReached:
+        raise _unreachable() from None
+    return _answer(answer, served)
+
+
 async def _invoke(request: Request, served: str | None) -> Response:
     context: GatewayContext = request.app.state.context
     routes = await _routes_of(request, context, request.path_params["name"])
     served = _pick_served(routes, served)
-    replicas = routes.ready_replicas(served) or await _awaken(context, routes, served)
-    return await relay(request, replicas, served)
+    wakeable = served in routes.scale_to_zero
+    ready = routes.ready_replicas(served)
+    if not ready and not wakeable:
+        raise TemporarilyUnavailable(
+            f"Served model '{served}' is not ready; retry shortly.", retry_after=_RETRY_AFTER_S
+        )
+    body, headers = await _request_parts(request, context)
+    timeout = context.settings.replica_request_timeout_s
+    unreachable: frozenset[str] = frozenset()
+    if ready:
+        try:
+            return _answer(await _forward(ready, body, headers, timeout), served)
+        except _NoReplicaReached:
+            if not wakeable:
+                raise _unreachable() from None
+            unreachable = frozenset(replica.address for replica in ready)
+    ready = await _awaken(context, routes, served, unreachable)
+    try:
+        return _answer(await _forward(ready, body, headers, timeout), served)
+    except _NoReplicaReached:
+        raise _unreachable() from None
 
 
 async def invoke_endpoint(request: Request) -> Response:

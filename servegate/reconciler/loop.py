@@ -51,6 +51,11 @@ _DRAIN_POLL_S = 0.05
 REGISTRY_POLL_S = 1.0
 
 
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("preparing the backend failed", exc_info=task.exception())
+
+
 class Reconciler:
     def __init__(
         self,
@@ -107,6 +112,8 @@ class Reconciler:
         self._wake.set()
 
     async def run(self) -> None:
+        warming = asyncio.create_task(self.backend.warm())
+        warming.add_done_callback(_log_failure)
         while True:
             try:
                 await self.reconcile_once()

@@ -15,6 +15,14 @@ def parent_of(pid: int) -> int | None:
     return int(stat.rpartition(")")[2].split()[1])
 
 
+def launcher_of(replica: int) -> int | None:
+    """The gateway process that started a replica: its parent, or its zygote's parent."""
+    parent = parent_of(replica)
+    if parent is not None and "servegate.replica.zygote" in _cmdline(parent):
+        return parent_of(parent)
+    return parent
+
+
 def _cmdline(pid: int) -> list[str]:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
@@ -23,7 +31,7 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def replica_pids(gateway_pid: int | None = None, under: str | None = None) -> list[int]:
-    """Live ``servegate replica`` processes: children of one gateway, or with a path under
+    """Live ``servegate replica`` processes: started by one gateway, or with a path under
     ``under`` (a gateway's home) on their command line."""
     found = []
     for entry in os.listdir("/proc"):
@@ -31,9 +39,10 @@ def replica_pids(gateway_pid: int | None = None, under: str | None = None) -> li
             continue
         pid = int(entry)
         command = _cmdline(pid)
-        if "servegate" not in command or "replica" not in command:
+        words = " ".join(command).split()  # a forked replica's title is one string
+        if words[:2] != ["servegate", "replica"] and words[2:4] != ["servegate", "replica"]:
             continue
-        if gateway_pid is not None and parent_of(pid) != gateway_pid:
+        if gateway_pid is not None and launcher_of(pid) != gateway_pid:
             continue
         if under is not None and not any(under in part for part in command):
             continue

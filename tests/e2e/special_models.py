@@ -32,6 +32,17 @@ class SlowToLoad(mlflow.pyfunc.PythonModel):
         return model_input["x"].tolist()
 
 
+class EnvironmentSnoop(mlflow.pyfunc.PythonModel):
+    """Answers every SERVEGATE_ variable its process can find, in os.environ or /proc."""
+
+    def predict(self, context, model_input: pd.DataFrame) -> list[str]:  # type: ignore[no-untyped-def]
+        with open("/proc/self/environ", "rb") as handle:
+            initial = handle.read().decode(errors="replace")
+        found = [name for name in os.environ if name.startswith("SERVEGATE_")]
+        found += [item for item in initial.split("\0") if "SERVEGATE_" in item]
+        return [" ".join(found) or "clean"] * len(model_input)
+
+
 class EnvironmentEcho(mlflow.pyfunc.PythonModel):
     """Answers the value of the GREETING environment variable for every row."""
 
@@ -78,3 +89,7 @@ def register_environment_echo(name: str) -> tuple[str, pd.DataFrame]:
 
 def register_slow_to_load(name: str) -> tuple[str, pd.DataFrame]:
     return _register(name, SlowToLoad())
+
+
+def register_environment_snoop(name: str) -> tuple[str, pd.DataFrame]:
+    return _register(name, EnvironmentSnoop())

@@ -14,7 +14,7 @@ import requests
 from tests import models
 from tests.e2e.conftest import Registered, register_into
 from tests.e2e.gateway_process import GatewayProcess
-from tests.e2e.processes import alive, parent_of, single_replica
+from tests.e2e.processes import alive, launcher_of, single_replica
 from tests.postgres import fresh_postgres_database
 
 BASE = "/api/2.0/serving-endpoints"
@@ -23,9 +23,10 @@ BASE = "/api/2.0/serving-endpoints"
 @pytest.fixture
 def two_gateways(tmp_path: Path) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
     """Two gateways sharing one PostgreSQL store (and one home, so one embedded registry)."""
+    env = {"SERVEGATE_SCALE_TO_ZERO_IDLE_S": "3"}
     with fresh_postgres_database() as url:
-        first = GatewayProcess(tmp_path, args=["--store", url]).start()
-        second = GatewayProcess(tmp_path, args=["--store", url]).start()
+        first = GatewayProcess(tmp_path, args=["--store", url], env=env).start()
+        second = GatewayProcess(tmp_path, args=["--store", url], env=env).start()
         try:
             yield first, second
         finally:
@@ -79,7 +80,7 @@ def test_two_gateways_share_one_store_and_fail_over(
     replica = single_replica(first.home)
     assert first.process is not None and second.process is not None
     leader, follower = (first, second)
-    if parent_of(replica) != first.process.pid:
+    if launcher_of(replica) != first.process.pid:
         leader, follower = (second, first)
     killed_at = time.monotonic()
     leader.stop(signal.SIGKILL)
@@ -90,5 +91,37 @@ def test_two_gateways_share_one_store_and_fail_over(
     takeover = time.monotonic() - killed_at
     print(f"the other gateway led and served again {takeover:.1f}s after the leader was killed")
     new_replica = single_replica(first.home)
-    assert parent_of(new_replica) == follower.process.pid
+    assert launcher_of(new_replica) == follower.process.pid
     assert follower.wait_for("shared")["state"]["ready"] == "READY"
+
+
+def test_a_request_at_the_follower_wakes_an_entity_scaled_to_zero(
+    two_gateways: tuple[GatewayProcess, GatewayProcess],
+) -> None:
+    first, second = two_gateways
+    model = register_into(first, lambda: models.register_sklearn("drowsy-logreg"))
+    entity = {**model.entity("m"), "scale_to_zero_enabled": True}
+    first.create("drowsy", [entity])
+    assert first.process is not None and second.process is not None
+    asleep = single_replica(first.home)
+    leader_pid = launcher_of(asleep)
+    follower = second if leader_pid == first.process.pid else first
+
+    deadline = time.monotonic() + 60
+    while not follower.api("GET", f"{BASE}/drowsy").json()["config"]["served_entities"][0][
+        "scaling"
+    ]["scaled_to_zero"]:
+        assert time.monotonic() < deadline, "never scaled to zero"
+        time.sleep(0.2)
+    while alive(asleep):
+        assert time.monotonic() < deadline, "the replica never stopped"
+        time.sleep(0.05)
+    rows = json.loads(model.sample.head(2).to_json(orient="records"))
+    answer = follower.api(
+        "POST", "/serving-endpoints/drowsy/invocations", json={"dataframe_records": rows}
+    )
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["predictions"]) == 2
+    assert launcher_of(single_replica(first.home)) == leader_pid, "the leader started it"
+    kinds = [e["event_type"] for e in follower.api("GET", f"{BASE}/drowsy/events").json()["events"]]
+    assert kinds[-2:] == ["SCALED_TO_ZERO", "WOKEN_FROM_ZERO"], kinds

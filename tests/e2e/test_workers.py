@@ -15,7 +15,7 @@ from tests import models
 from tests.e2e.conftest import Registered, register_into
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.load import assert_within_limit, burst
-from tests.e2e.processes import alive, parent_of, single_replica, worker_pids
+from tests.e2e.processes import alive, launcher_of, single_replica, worker_pids
 
 BASE = "/api/2.0/serving-endpoints"
 
@@ -56,7 +56,7 @@ def test_workers_share_replicas_and_rate_limits(
     assert created.status_code == 200, created.text
     gateway.wait_for("wk")
     replica = single_replica(gateway.home)
-    assert parent_of(replica) in workers, "the leading worker runs the replica"
+    assert launcher_of(replica) in workers, "the leading worker runs the replica"
 
     # Each request a new connection: the kernel spreads them over both workers; whichever
     # answers knows the endpoint, and the limit holds across them (a bucket per worker
@@ -86,7 +86,7 @@ def test_leader_worker_dies_and_another_takes_over(
     assert gateway.process is not None
     gateway.wait_for("wk")
     replica = single_replica(gateway.home)
-    leader = parent_of(replica)
+    leader = launcher_of(replica)
     assert leader is not None
     killed_at = time.monotonic()
     os.kill(leader, signal.SIGKILL)
@@ -104,7 +104,7 @@ def test_leader_worker_dies_and_another_takes_over(
             pass
         time.sleep(0.1)
     print(f"serving again {time.monotonic() - killed_at:.1f}s after the leading worker died")
-    assert parent_of(single_replica(gateway.home)) != leader
+    assert launcher_of(single_replica(gateway.home)) != leader
     deadline = time.monotonic() + 60
     while len(worker_pids(gateway.process.pid)) != 2:  # the supervisor replaces the dead one
         assert time.monotonic() < deadline
