@@ -190,7 +190,7 @@ def _serve_endpoint(
     server.headers = {"Authorization": f"Bearer {token}"}
     name, version = model_uri.removeprefix("models:/").split("/")
     for endpoint, sizing in (
-        ("bench", {"workload_size": "Medium"}),
+        ("bench", {"workload_size": "Small"}),  # one replica, as the replica run
         ("sleepy", {"workload_size": "Small", "scale_to_zero_enabled": True}),
     ):
         created = requests.post(
