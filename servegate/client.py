@@ -7,11 +7,14 @@ client.model_status("churn")["state"]
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 LEGACY = "/api/2.0/mlflow/endpoints"
+FEATURE_TABLES = "/api/2.0/feature-tables"
+_ROW_CONTENT_TYPES = {".csv": "text/csv", ".parquet": "application/vnd.apache.parquet"}
 SCIM = "/api/2.0/preview/scim/v2"
 
 
@@ -137,6 +140,62 @@ class ServegateClient:
     def audit_events(self, since_ms: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         params = {"since_ms": since_ms, "limit": limit}
         return self.request("GET", "/api/2.0/audit/events", params=params)["events"]
+
+    # -- feature tables -------------------------------------------------------------------
+
+    def create_feature_table(
+        self,
+        name: str,
+        primary_keys: list[str],
+        schema: dict[str, str],
+        *,
+        timestamp_key: str | None = None,
+        ttl_seconds: float | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """Define a table: ``schema`` maps every column (keys included) to its type."""
+        body: dict[str, Any] = {
+            "name": name,
+            "primary_keys": primary_keys,
+            "schema": [{"name": column, "type": kind} for column, kind in schema.items()],
+        }
+        extras = {"timestamp_key": timestamp_key, "ttl_seconds": ttl_seconds}
+        body.update({k: v for k, v in {**extras, "description": description}.items() if v})
+        return self.request("POST", FEATURE_TABLES, json=body)
+
+    def feature_tables(self) -> list[dict[str, Any]]:
+        return self.request("GET", FEATURE_TABLES)["feature_tables"]
+
+    def feature_table(self, name: str) -> dict[str, Any]:
+        return self.request("GET", f"{FEATURE_TABLES}/{name}")
+
+    def delete_feature_table(self, name: str) -> None:
+        self.request("DELETE", f"{FEATURE_TABLES}/{name}")
+
+    def upsert_features(self, name: str, rows: Any) -> dict[str, Any]:
+        """Upsert rows: a pandas DataFrame, a list of records, or a .csv/.parquet path."""
+        path = f"{FEATURE_TABLES}/{name}/rows"
+        if isinstance(rows, (str, Path)):
+            file = Path(rows)
+            kind = _ROW_CONTENT_TYPES.get(file.suffix.lower())
+            if kind is None:
+                raise ValueError(f"{file}: upsert .csv or .parquet files")
+            return self.request(
+                "POST", path, content=file.read_bytes(), headers={"Content-Type": kind}
+            )
+        if hasattr(rows, "to_json"):  # a DataFrame
+            body = rows.to_json(orient="split", index=False, date_format="iso")
+            return self.request(
+                "POST",
+                path,
+                content=b'{"dataframe_split": ' + body.encode() + b"}",
+                headers={"Content-Type": "application/json"},
+            )
+        return self.request("POST", path, json={"dataframe_records": list(rows)})
+
+    def read_features(self, name: str, keys: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        """Each key's features, or None where the table has no (unexpired) value."""
+        return self.request("POST", f"{FEATURE_TABLES}/{name}/lookup", json={"keys": keys})["rows"]
 
     def close(self) -> None:
         self._http.close()

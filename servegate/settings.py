@@ -26,6 +26,11 @@ class Settings(BaseSettings):
         description="An external MLflow tracking/registry URI; default: the embedded registry.",
     )
     admin_token: str | None = None
+    online_store: str | None = Field(
+        default=None,
+        description="Online feature store URL (redis://...); default SQLite under home.",
+    )
+    online_store_prefix: str = Field(default="servegate:", description="Start of Redis keys.")
     max_request_bytes: int = MAX_REQUEST_BYTES
     max_rows_per_request: int = MAX_ROWS_PER_REQUEST
     max_header_bytes: int = 64 * 1024
@@ -71,6 +76,10 @@ class Settings(BaseSettings):
     def shares_store(self) -> bool:
         """Whether other gateway processes may use the same store (workers, or PostgreSQL)."""
         return self.workers > 1 or not self.resolved_store_url.startswith("sqlite")
+
+    @property
+    def online_store_url(self) -> str:
+        return self.online_store or f"sqlite:///{self.home / 'online-features.db'}"
 
     @property
     def store_path(self) -> Path:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from servegate.cli import access, models, quickstart, replica, serve  # noqa: F401 (commands)
+from servegate.cli import (  # noqa: F401 (commands)
+    access,
+    features,
+    models,
+    quickstart,
+    replica,
+    serve,
+)
 from servegate.cli.app import app
 
 

@@ -36,6 +36,10 @@ def serve(
     store: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL of the store [default: SQLite in home].")
     ] = None,
+    online_store: Annotated[
+        str | None,
+        typer.Option(help="Online feature store: redis://HOST:PORT/DB [default: SQLite in home]."),
+    ] = None,
     ssl_certfile: Annotated[
         Path | None, typer.Option(help="Serve HTTPS with this certificate (PEM).")
     ] = None,
@@ -52,6 +56,7 @@ def serve(
         home=home,
         registry_uri=registry_uri,
         store_url=store,
+        online_store=online_store,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
         workers=workers,

@@ -18,6 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
 from servegate.api import audit as audit_api
+from servegate.api import feature_tables as feature_tables_api
 from servegate.api import model_serving, permissions, scim, serving_endpoints
 from servegate.api import secrets as secrets_api
 from servegate.api import tokens as tokens_api
@@ -28,6 +29,7 @@ from servegate.auth.tokens import TokenStore, new_token
 from servegate.backends.local import LocalBackend, inherited_environment
 from servegate.backends.zygote import Zygote
 from servegate.errors import ServegateError, error_response
+from servegate.features.online import open_online_store
 from servegate.gateway import dataplane, model_dataplane
 from servegate.gateway.context import GatewayContext
 from servegate.gateway.limits import HeaderLimitMiddleware
@@ -47,6 +49,7 @@ from servegate.store.audit import AuditStore
 from servegate.store.database import Database
 from servegate.store.endpoint_events import EndpointEventStore
 from servegate.store.endpoints import EndpointStore
+from servegate.store.feature_tables import FeatureTableStore
 from servegate.store.model_serving import ModelServingStore
 from servegate.store.principals import PrincipalStore
 from servegate.store.routing_snapshot import RoutingSnapshotStore
@@ -212,6 +215,8 @@ def build_gateway(settings: Settings) -> Gateway:
         rate_limiter=SharedRateLimiter(database) if settings.shares_store else LocalRateLimiter(),
         audit=audit,
         secrets=secrets,
+        feature_tables=FeatureTableStore(database),
+        online_store=open_online_store(settings.online_store_url, settings.online_store_prefix),
     )
 
     @contextlib.asynccontextmanager
@@ -232,6 +237,7 @@ def build_gateway(settings: Settings) -> Gateway:
             await asyncio.to_thread(access.tokens.record_use, access.take_last_used())
             await role.shutdown()
             await backend.close()
+            context.online_store.close()
             database.dispose()
 
     routes: list[BaseRoute] = [
@@ -240,6 +246,7 @@ def build_gateway(settings: Settings) -> Gateway:
         Route("/health", health, methods=["GET"]),
         Route("/ping", health, methods=["GET"]),
         *serving_endpoints.routes,
+        *feature_tables_api.routes,
         *model_serving.routes,
         *permissions.routes,
         *tokens_api.routes,

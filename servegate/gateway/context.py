@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 
 from servegate.auth.access import AccessControl, Caller
 from servegate.auth.tokens import TokenStore
+from servegate.features.online import OnlineStore
 from servegate.gateway.rate_limits import RateLimiter
 from servegate.observability.audit import AuditLog
 from servegate.observability.logs import LogPaths
@@ -17,6 +18,7 @@ from servegate.settings import Settings
 from servegate.store.database import Database
 from servegate.store.endpoint_events import EndpointEventStore
 from servegate.store.endpoints import EndpointStore
+from servegate.store.feature_tables import FeatureTableStore
 from servegate.store.model_serving import ModelServingStore
 from servegate.store.principals import PrincipalStore
 from servegate.store.secrets import SecretStore
@@ -43,6 +45,8 @@ class GatewayContext:
     rate_limiter: RateLimiter
     audit: AuditLog
     secrets: SecretStore
+    feature_tables: FeatureTableStore
+    online_store: OnlineStore
 
 
 def caller_of(connection: HTTPConnection) -> Caller:

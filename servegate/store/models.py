@@ -271,3 +271,19 @@ class WakeRequestRow(Base):
     endpoint_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     served_name: Mapped[str] = mapped_column(String(255), primary_key=True)
     requested_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class FeatureTableRow(Base):
+    """A feature table's definition; its values live in the online store, keyed by ``id``."""
+
+    __tablename__ = "feature_tables"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    primary_keys: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    columns: Mapped[list[list[str]]] = mapped_column(JSON, nullable=False)  # [name, type], in order
+    timestamp_key: Mapped[str | None] = mapped_column(String(255))
+    ttl_seconds: Mapped[float | None] = mapped_column(Double)
+    description: Mapped[str | None] = mapped_column(Text)
+    creator: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
