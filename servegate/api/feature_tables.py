@@ -22,7 +22,7 @@ from servegate.api.serving_schemas import parse_body
 from servegate.body import read_limited_body
 from servegate.errors import BadRequest, InvalidParameterValue, TemporarilyUnavailable
 from servegate.features.online.base import OnlineStoreUnavailable
-from servegate.features.tables import FeatureTable, check_table, key_of, rows_of
+from servegate.features.tables import FeatureTable, check_table, key_of, rows_of, table_json
 from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.responses import OrjsonResponse
 from servegate.store.principals import CREATE_ENDPOINTS
@@ -54,18 +54,7 @@ class LookupInput(BaseModel):
 
 
 def table_body(table: FeatureTable) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": table.name,
-        "primary_keys": list(table.primary_keys),
-        "schema": [{"name": name, "type": kind} for name, kind in table.columns.items()],
-        "features": table.features,
-        "creator": table.creator,
-        "creation_timestamp": table.created_at,
-    }
-    for optional in ("timestamp_key", "ttl_seconds", "description"):
-        if getattr(table, optional) is not None:
-            body[optional] = getattr(table, optional)
-    return body
+    return {key: value for key, value in table_json(table).items() if key != "id"}
 
 
 def _context(request: Request, *, writes: bool) -> GatewayContext:

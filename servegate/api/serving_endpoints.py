@@ -25,6 +25,7 @@ from servegate.api.serving_views import (
 )
 from servegate.endpoint_config import EndpointConfig, validate_endpoint_name
 from servegate.errors import InvalidParameterValue, ResourceDoesNotExist
+from servegate.features.spec import check_lookups, lookups_of
 from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.responses import OrjsonResponse
 from servegate.observability.logs import endpoint_group
@@ -46,8 +47,22 @@ def _json(body: object) -> Response:
 
 async def _check_references(context: GatewayContext, config: EndpointConfig) -> None:
     """Every model version and secret the config names exists (400 otherwise)."""
+    tables = None
     for entity in config.served_entities:
-        await run_in_threadpool(context.registry.resolve, entity.entity_name, entity.entity_version)
+        version = await run_in_threadpool(
+            context.registry.resolve, entity.entity_name, entity.entity_version
+        )
+        spec = await run_in_threadpool(context.registry.feature_spec, entity.entity_name, version)
+        if spec is not None:
+            if tables is None:
+                tables = {t.name: t for t in await run_in_threadpool(context.feature_tables.list)}
+            try:
+                check_lookups(lookups_of(spec), tables)
+            except InvalidParameterValue as error:
+                raise InvalidParameterValue(
+                    f"Served model '{entity.name}' ({entity.entity_name} version {version}): "
+                    f"{error.message}"
+                ) from None
         await run_in_threadpool(
             context.secrets.check_references,
             entity.environment_vars,

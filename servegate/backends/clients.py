@@ -35,6 +35,7 @@ class ReplicaAnswer:
     status: int
     body: bytes
     content_type: str
+    retry_after: str | None = None  # passed on: a replica's 503 says when to come back
 
 
 class ReplicaClient:
@@ -74,6 +75,7 @@ class ReplicaClient:
                     response.status,
                     await response.read(),
                     response.headers.get("content-type", "application/json"),
+                    response.headers.get("retry-after"),
                 )
         except aiohttp.ClientConnectorError as error:
             raise ReplicaUnreachable(str(error)) from error

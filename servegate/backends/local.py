@@ -69,6 +69,7 @@ class LocalBackend:
         limit_args: list[str],
         resolve_environment: Callable[[dict[str, str]], dict[str, str]],
         zygote: Zygote | None = None,
+        feature_tables: Callable[[], bytes] | None = None,
     ) -> None:
         self.socket_dir = socket_directory(run_dir)
         self.model_cache_dir = model_cache_dir
@@ -78,6 +79,7 @@ class LocalBackend:
         self.limit_args = limit_args  # the replica's input limits, as its flags
         self.resolve_environment = resolve_environment
         self.zygote = zygote
+        self.feature_tables = feature_tables  # the definitions, as JSON, for models with lookups
         self._serial = itertools.count()
         self._launching: dict[ReplicaHandle, asyncio.Task[Process]] = {}
         self._processes: dict[ReplicaHandle, Process] = {}
@@ -114,12 +116,16 @@ class LocalBackend:
             *self.limit_args,
             *batching_args(spec),
         ]
+        tables_file = socket.with_suffix(".tables.json")
         address = f"unix:{socket}"
         replica = ReplicaHandle(
             spec=spec, address=address, client=ReplicaClient(address), restarts=restarts
         )
         try:
             variables = await asyncio.to_thread(self.resolve_environment, spec.environment_vars)
+            if self.feature_tables is not None:
+                await asyncio.to_thread(self._write_tables, tables_file)
+                args.append(f"--feature-tables={tables_file}")
         except ServegateError as error:  # a referenced secret is gone
             replica.status = ReplicaStatus.FAILED
             replica.message = f"The replica could not start: {error.message}"
@@ -151,6 +157,10 @@ class LocalBackend:
         asyncio.get_running_loop().create_task(
             self._watch(replica, process, socket, build_log, log_path)
         )
+
+    def _write_tables(self, path: Path) -> None:
+        assert self.feature_tables is not None
+        path.write_bytes(self.feature_tables())
 
     async def _launch(self, args: list[str], env: dict[str, str], log_path: Path) -> Process:
         if self.zygote is not None:
@@ -195,6 +205,7 @@ class LocalBackend:
         code = await process.wait()
         self._processes.pop(replica, None)
         socket.unlink(missing_ok=True)
+        socket.with_suffix(".tables.json").unlink(missing_ok=True)
         if replica.status is ReplicaStatus.STOPPING:
             replica.status = ReplicaStatus.STOPPED
             return

@@ -43,11 +43,24 @@ def replica(
     batch_wait_ms: Annotated[
         float, typer.Option(min=0, help="How long a batch may wait for more requests.")
     ] = 0.0,
+    online_store: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SERVEGATE_REPLICA_ONLINE_STORE",
+            help="Online feature store (sqlite:///PATH or redis://...), if the model "
+            "looks features up.",
+        ),
+    ] = None,
+    online_store_prefix: Annotated[str, typer.Option(help="Start of Redis keys.")] = "servegate:",
+    feature_tables: Annotated[
+        Path | None,
+        typer.Option(help="JSON file of feature table definitions (as the API lists them)."),
+    ] = None,
 ) -> None:
     """Serve one model like `mlflow models serve`: /invocations, /ping, /health, /version.
 
     The registry comes from MLFLOW_TRACKING_URI (and MLFLOW_TRACKING_TOKEN)."""
-    from servegate.replica.server import run_replica
+    from servegate.replica.server import FeatureSource, run_replica
 
     code = run_replica(
         model_uri,
@@ -62,5 +75,6 @@ def replica(
         concurrency=concurrency,
         fast_path=fast_path,
         batching=Batching(max_batch_rows, batch_wait_ms / 1000),
+        features=FeatureSource(online_store, online_store_prefix, feature_tables),
     )
     raise typer.Exit(code)

@@ -1,1 +1,15 @@
-"""Just-in-time features: feature tables, their online stores, and lookups at request time."""
+"""Just-in-time features: feature tables, their online stores, and lookups at request time.
+
+from servegate.features import FeatureFunction, FeatureLookup, FeatureSpec, log_model
+
+spec = FeatureSpec(
+    lookups=(FeatureLookup("customer_spend", lookup_key="customer_id"),),
+    functions=(FeatureFunction(ratio, {"a": "amount", "b": "spend_30d"}, "amount_ratio"),),
+)
+log_model(pipeline, "model", feature_spec=spec, signature=..., registered_model_name="churn")
+"""
+
+from servegate.features.models import log_model
+from servegate.features.spec import FeatureFunction, FeatureLookup, FeatureSpec
+
+__all__ = ["FeatureFunction", "FeatureLookup", "FeatureSpec", "log_model"]

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pandas as pd
 
 from servegate.errors import InvalidParameterValue
@@ -204,3 +205,37 @@ def _utc(value: Any) -> pd.Timestamp:
 
 def _epoch(value: Any) -> float:
     return _utc(value).timestamp()
+
+
+def table_json(table: FeatureTable) -> dict[str, Any]:
+    """The definition as the API shows it (and as a replica reads it)."""
+    body: dict[str, Any] = {
+        "name": table.name,
+        "id": table.id,
+        "primary_keys": list(table.primary_keys),
+        "schema": [{"name": name, "type": kind} for name, kind in table.columns.items()],
+        "features": table.features,
+        "creator": table.creator,
+        "creation_timestamp": table.created_at,
+    }
+    for optional in ("timestamp_key", "ttl_seconds", "description"):
+        if getattr(table, optional) is not None:
+            body[optional] = getattr(table, optional)
+    return body
+
+
+def tables_from_json(data: bytes) -> list[FeatureTable]:
+    return [
+        FeatureTable(
+            name=item["name"],
+            primary_keys=tuple(item["primary_keys"]),
+            columns={column["name"]: column["type"] for column in item["schema"]},
+            timestamp_key=item.get("timestamp_key"),
+            ttl_seconds=item.get("ttl_seconds"),
+            description=item.get("description"),
+            id=item["id"],
+            created_at=item.get("creation_timestamp", 0),
+            creator=item.get("creator", ""),
+        )
+        for item in orjson.loads(data)
+    ]

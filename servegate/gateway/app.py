@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -30,6 +31,7 @@ from servegate.backends.local import LocalBackend, inherited_environment
 from servegate.backends.zygote import Zygote
 from servegate.errors import ServegateError, error_response
 from servegate.features.online import open_online_store
+from servegate.features.tables import table_json
 from servegate.gateway import dataplane, model_dataplane
 from servegate.gateway.context import GatewayContext
 from servegate.gateway.limits import HeaderLimitMiddleware
@@ -139,7 +141,9 @@ def build_gateway(settings: Settings) -> Gateway:
 
         mlflow_app = create_embedded_mlflow_app(settings.mlflow_dir)
         registry_routes.append(Mount("/", RegistryGuard(mlflow_app, access, routing)))
-        registry = RegistryClient(tracking_store_uri(settings.mlflow_dir))
+        registry = RegistryClient(
+            tracking_store_uri(settings.mlflow_dir), settings.mlflow_dir / "artifacts"
+        )
         replica_env = {
             "MLFLOW_TRACKING_URI": settings.local_url,
             "MLFLOW_TRACKING_TOKEN": system_token,
@@ -151,6 +155,8 @@ def build_gateway(settings: Settings) -> Gateway:
         registry = RegistryClient(settings.registry_uri)
         replica_env = {"MLFLOW_TRACKING_URI": settings.registry_uri}
 
+    replica_env["SERVEGATE_REPLICA_ONLINE_STORE"] = settings.online_store_url
+    feature_tables = FeatureTableStore(database)
     log_paths = LogPaths(settings.logs_dir)
     secrets = SecretStore(database, settings.secrets_key_path)
     audit = AuditLog(AuditStore(database))
@@ -164,11 +170,13 @@ def build_gateway(settings: Settings) -> Gateway:
         [
             f"--max-request-bytes={settings.max_request_bytes}",
             f"--max-rows={settings.max_rows_per_request}",
+            f"--online-store-prefix={settings.online_store_prefix}",
         ],
         secrets.resolve_environment,
         Zygote(inherited_environment(), settings.logs_dir / "zygote.log")
         if settings.warm_replicas
         else None,
+        lambda: orjson.dumps([table_json(table) for table in feature_tables.list()]),
     )
     model_serving_store = ModelServingStore(database)
     shared_routing = RoutingSnapshotStore(database)
@@ -215,7 +223,7 @@ def build_gateway(settings: Settings) -> Gateway:
         rate_limiter=SharedRateLimiter(database) if settings.shares_store else LocalRateLimiter(),
         audit=audit,
         secrets=secrets,
-        feature_tables=FeatureTableStore(database),
+        feature_tables=feature_tables,
         online_store=open_online_store(settings.online_store_url, settings.online_store_prefix),
     )
 

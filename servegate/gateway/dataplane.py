@@ -151,11 +151,10 @@ async def _request_parts(request: Request, context: GatewayContext) -> tuple[byt
 
 
 def _answer(answer: ReplicaAnswer, served: str) -> Response:
-    return Response(
-        answer.body,
-        status_code=answer.status,
-        headers={"content-type": answer.content_type, SERVED_MODEL_HEADER: served},
-    )
+    headers = {"content-type": answer.content_type, SERVED_MODEL_HEADER: served}
+    if answer.retry_after is not None:
+        headers["retry-after"] = answer.retry_after
+    return Response(answer.body, status_code=answer.status, headers=headers)
 
 
 async def relay(request: Request, replicas: list[ReplicaHandle], served: str) -> Response:

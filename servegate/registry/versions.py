@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
 from mlflow.exceptions import MlflowException
+from mlflow.models import Model
+from mlflow.models.model import MLMODEL_FILE_NAME
+from mlflow.tracking import MlflowClient
 
 from servegate.errors import InvalidParameterValue, TemporarilyUnavailable
+from servegate.features.spec import METADATA_KEY
 from servegate.registry.snapshot import (
     RegisteredModelState,
     RegistryReader,
@@ -13,12 +22,33 @@ from servegate.registry.snapshot import (
     is_version_number,
 )
 
+_PROXIED = "mlflow-artifacts:"
+
+
+def _model_metadata(
+    tracking_uri: str, name: str, version: str, proxied_root: Path | None
+) -> dict[str, Any]:
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    source = client.get_model_version_download_uri(name, version)
+    if source.startswith(_PROXIED) and proxied_root is not None:  # the embedded registry's
+        local = proxied_root / source.removeprefix(_PROXIED).lstrip("/") / MLMODEL_FILE_NAME
+        return Model.load(str(local)).metadata or {}
+    with tempfile.TemporaryDirectory() as scratch:
+        path = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{source.rstrip('/')}/{MLMODEL_FILE_NAME}",
+            dst_path=scratch,
+            tracking_uri=tracking_uri,
+        )
+        return Model.load(path).metadata or {}
+
 
 class RegistryClient:
     """Resolves references for the API, turning registry problems into servegate errors."""
 
-    def __init__(self, tracking_uri: str) -> None:
+    def __init__(self, tracking_uri: str, proxied_artifacts: Path | None = None) -> None:
+        """``proxied_artifacts``: where the embedded registry keeps ``mlflow-artifacts:/``."""
         self.tracking_uri = tracking_uri
+        self.proxied_artifacts = proxied_artifacts
         self.reader = RegistryReader(tracking_uri)
 
     def model(self, name: str) -> RegisteredModelState:
@@ -53,3 +83,15 @@ class RegistryClient:
                 f"Model '{name}' has no version at {describe_reference(reference)}."
             )
         return version
+
+    def feature_spec(self, name: str, version: str) -> dict[str, Any] | None:
+        """The feature spec stored with a model version, if it has one."""
+        try:
+            metadata = _model_metadata(self.tracking_uri, name, version, self.proxied_artifacts)
+        except (MlflowException, OSError) as error:
+            raise TemporarilyUnavailable(
+                f"Model '{name}' version {version} could not be read: {error}",
+                retry_after=2,
+            ) from error
+        spec: dict[str, Any] | None = metadata.get(METADATA_KEY)
+        return spec

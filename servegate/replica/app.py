@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import anyio
 import mlflow
+import pandas as pd
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -22,6 +23,7 @@ from servegate.errors import (
     ServegateError,
     error_response,
 )
+from servegate.features.join import FeatureJoiner
 from servegate.replica.batching import NO_WAIT_BATCHING, Batcher, Batching
 from servegate.replica.codecs import BodyCodec, codec_for, row_count
 from servegate.replica.encoding import encode_predictions
@@ -33,11 +35,24 @@ JSON_CONTENT_TYPE = "application/json"
 _INLINE_DECODE_BYTES = 64 * 1024  # bigger bodies are decoded off the event loop
 
 
-def score(codec: BodyCodec, body: bytes, model: LoadedModel, max_rows: int) -> bytes:
-    """The request pipeline: decode ▸ (enforce signature and) predict ▸ encode.
+def score(
+    codec: BodyCodec,
+    body: bytes,
+    model: LoadedModel,
+    max_rows: int,
+    features: FeatureJoiner | None = None,
+) -> bytes:
+    """The request pipeline: decode ▸ features ▸ (enforce signature and) predict ▸ encode.
 
-    Blocking and CPU-bound, so it runs in a worker thread."""
+    Blocking (the feature lookups) and CPU-bound, so it runs in a worker thread."""
     decoded = codec.decode(body, model)
+    if features is not None:
+        if not isinstance(decoded.data, pd.DataFrame):
+            raise InvalidParameterValue(
+                "This model looks features up: send rows (dataframe_split, dataframe_records, "
+                "instances as records, CSV or Parquet)."
+            )
+        decoded.data = features.join(decoded.data)
     if not decoded.unwrapped:
         rows = row_count(decoded.data)
         if rows == 0:
@@ -62,6 +77,7 @@ def build_app(
     max_rows: int,
     fast_path: FastPath | None = None,
     batching: Batching = NO_WAIT_BATCHING,
+    features: FeatureJoiner | None = None,
 ) -> Starlette:
     """The scoring app for a loaded model; predict runs in worker threads, ``concurrency``
     at a time (the rest queue), so the event loop keeps answering health checks. Requests
@@ -114,7 +130,7 @@ def build_app(
             if answer is not None:
                 return answer
         payload = await anyio.to_thread.run_sync(
-            score, codec, body, model, max_rows, limiter=limiter
+            score, codec, body, model, max_rows, features, limiter=limiter
         )
         return Response(payload, media_type="application/json")
 

@@ -9,15 +9,53 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from mlflow.types.schema import ColSpec, DataType
 
+from servegate.features.join import FeatureJoiner, describe_features
+from servegate.features.online import open_online_store
+from servegate.features.spec import METADATA_KEY, FeatureSpec
+from servegate.features.tables import tables_from_json
 from servegate.replica.app import build_app
 from servegate.replica.batching import NO_WAIT_BATCHING, Batching
 from servegate.replica.buildlog import BuildLog
 from servegate.replica.fastpath import compile_fast_path
-from servegate.replica.model import load
+from servegate.replica.model import LoadedModel, load
+
+
+@dataclass(frozen=True)
+class FeatureSource:
+    """Where a model with a feature spec finds its tables and their values."""
+
+    online_store: str | None = None
+    prefix: str = "servegate:"
+    tables_file: Path | None = None
+
+    def joiner(self, model: LoadedModel) -> FeatureJoiner | None:
+        """The model's feature stage, or None if it looks nothing up."""
+        spec = (model.metadata.metadata or {}).get(METADATA_KEY)
+        if spec is None:
+            return None
+        if self.online_store is None or self.tables_file is None:
+            raise ValueError(
+                "the model looks features up: start the replica with --online-store and "
+                "--feature-tables"
+            )
+        tables = {table.name: table for table in tables_from_json(self.tables_file.read_bytes())}
+        store = open_online_store(self.online_store, self.prefix)
+        schema = model.input_schema
+        types = {}
+        if schema is not None and schema.has_input_names():
+            types = {
+                column.name: column.type.to_pandas()
+                for column in schema.inputs
+                if isinstance(column, ColSpec) and isinstance(column.type, DataType)
+            }
+        return FeatureJoiner(FeatureSpec.from_dict(spec), tables, store, types)
+
 
 EXIT_LOAD_FAILED = 3
 EXIT_ORPHANED = 4
@@ -77,6 +115,7 @@ def run_replica(
     concurrency: int,
     fast_path: bool = True,
     batching: Batching = NO_WAIT_BATCHING,
+    features: FeatureSource = FeatureSource(),
 ) -> int:
     """Load ``model_uri``, then serve it until SIGTERM; returns the process exit code
     (0 after a graceful stop, ``EXIT_LOAD_FAILED`` if the model never loaded, in which case
@@ -86,16 +125,19 @@ def run_replica(
     build_log = BuildLog(build_log_path)
     try:
         model, artifacts = load(model_uri, cache_dir, build_log)
+        joiner = features.joiner(model)
     except Exception as error:
         traceback.print_exc()
-        reason = " ".join(str(error).split())  # one line: the gateway shows the last line
+        reason = " ".join(str(getattr(error, "message", error)).split())  # one line, shown
         build_log.write(f"failed to load {model_uri}: {type(error).__name__}: {reason}")
         return EXIT_LOAD_FAILED
+    if joiner is not None:
+        build_log.write(f"feature lookups: {describe_features(joiner)}")
     fast = None
-    if fast_path:
+    if fast_path and joiner is None:
         fast, verdict = compile_fast_path(model)
         build_log.write(f"fast path: {verdict}")
-    app = build_app(model, max_request_bytes, concurrency, max_rows, fast, batching)
+    app = build_app(model, max_request_bytes, concurrency, max_rows, fast, batching, joiner)
     where = f"unix:{uds}" if uds else f"http://{host}:{port}"
     build_log.write(f"serving on {where}")
     config = uvicorn.Config(

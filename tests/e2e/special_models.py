@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 
@@ -9,7 +10,9 @@ import cloudpickle
 import mlflow
 import pandas as pd
 
+import servegate.features
 import tests.e2e.special_models as this_module
+from servegate.features import FeatureFunction, FeatureLookup, FeatureSpec
 
 
 class BrokenOnLoad(mlflow.pyfunc.PythonModel):
@@ -93,3 +96,48 @@ def register_slow_to_load(name: str) -> tuple[str, pd.DataFrame]:
 
 def register_environment_snoop(name: str) -> tuple[str, pd.DataFrame]:
     return _register(name, EnvironmentSnoop())
+
+
+class FeatureEcho(mlflow.pyfunc.PythonModel):
+    """Answers, for each row, the features it was given: ``spend|orders|ratio``."""
+
+    def predict(self, context, model_input: pd.DataFrame) -> list[str]:  # type: ignore[no-untyped-def]
+        def show(value: object) -> str:
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                return "null"
+            return f"{value:g}"
+
+        columns = model_input[["spend_30d", "orders", "ratio"]].itertuples(index=False)
+        return ["|".join(show(value) for value in row) for row in columns]
+
+
+def amount_ratio(amount: float, spend: float | None) -> float | None:
+    return None if spend is None else round(amount / (spend + 1), 4)
+
+
+def register_feature_echo(
+    name: str, table: str = "customer_spend", on_missing: str = "null"
+) -> tuple[str, pd.DataFrame]:
+    """A model whose spec looks ``spend_30d`` and ``orders`` up in ``table`` by
+    ``customer_id`` and computes ``ratio`` from the request's ``amount``."""
+    cloudpickle.register_pickle_by_value(this_module)
+    trained_on = pd.DataFrame(
+        {"amount": [1.0], "spend_30d": [1.0], "orders": [1.0], "ratio": [1.0]}
+    )
+    spec = FeatureSpec(
+        lookups=(FeatureLookup(table, "customer_id", on_missing=on_missing),),
+        functions=(
+            FeatureFunction(amount_ratio, {"amount": "amount", "spend": "spend_30d"}, "ratio"),
+        ),
+    )
+    info = servegate.features.log_model(
+        FeatureEcho(),
+        "model",
+        feature_spec=spec,
+        flavor=mlflow.pyfunc,
+        signature=mlflow.models.infer_signature(trained_on, ["x"]),
+        registered_model_name=name,
+    )
+    return f"models:/{name}/{info.registered_model_version}", pd.DataFrame(
+        {"customer_id": [1], "amount": [10.0]}
+    )
