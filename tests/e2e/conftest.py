@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -11,6 +14,7 @@ import pytest
 
 from tests import models
 from tests.e2e.gateway_process import GatewayProcess
+from tests.features.conftest import REDIS_URL, clean_redis
 
 
 @dataclass(frozen=True)
@@ -69,3 +73,20 @@ def custom_model(gateway: GatewayProcess) -> Registered:
 @pytest.fixture(scope="session")
 def xgboost_model(gateway: GatewayProcess) -> Registered:
     return register_into(gateway, lambda: models.register_xgboost("bc-xgb"))
+
+
+@contextlib.contextmanager
+def gateway_with_online_store(kind: str, home: Path) -> Iterator[GatewayProcess]:
+    """A gateway whose online store is the embedded SQLite one (``kind`` "sqlite") or Redis
+    on 127.0.0.1:6379 under a key prefix of its own, removed afterwards."""
+    prefix = f"servegate-test-{uuid.uuid4().hex[:12]}:"
+    args, env = [], {}
+    if kind == "redis":
+        args = ["--online-store", REDIS_URL]
+        env = {"SERVEGATE_ONLINE_STORE_PREFIX": prefix}
+    process = GatewayProcess(home, args=args, env=env).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        clean_redis(prefix)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +15,9 @@ import requests
 
 from servegate.client import ServegateClient
 from tests.e2e import special_models
-from tests.e2e.conftest import register_into
+from tests.e2e.conftest import gateway_with_online_store, register_into
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.processes import single_replica
-from tests.features.conftest import REDIS_URL, clean_redis
 from tests.ports import free_port
 
 BASE = "/api/2.0/serving-endpoints"
@@ -31,21 +29,13 @@ SPEND = pd.DataFrame({"customer_id": [1, 2], "spend_30d": [9.0, 99.0], "orders":
 def gateway(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
-    prefix = f"servegate-test-{uuid.uuid4().hex[:12]}:"
-    args, env = [], {}
-    if request.param == "redis":
-        args = ["--online-store", REDIS_URL]
-        env = {"SERVEGATE_ONLINE_STORE_PREFIX": prefix}
-    process = GatewayProcess(
-        tmp_path_factory.mktemp(f"lookup-{request.param}"), args=args, env=env
-    ).start()
-    client = ServegateClient(process.url, process.token)
-    client.create_feature_table("customer_spend", ["customer_id"], SCHEMA)
-    client.upsert_features("customer_spend", SPEND)
-    client.close()
-    yield process
-    process.stop()
-    clean_redis(prefix)
+    home = tmp_path_factory.mktemp(f"lookup-{request.param}")
+    with gateway_with_online_store(request.param, home) as process:
+        client = ServegateClient(process.url, process.token)
+        client.create_feature_table("customer_spend", ["customer_id"], SCHEMA)
+        client.upsert_features("customer_spend", SPEND)
+        client.close()
+        yield process
 
 
 def query(gateway: GatewayProcess, endpoint: str, rows: list[dict]) -> requests.Response:

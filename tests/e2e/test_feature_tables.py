@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +13,8 @@ import pandas as pd
 import pytest
 
 from servegate.client import ServegateClient, ServegateClientError
+from tests.e2e.conftest import gateway_with_online_store
 from tests.e2e.gateway_process import GatewayProcess
-from tests.features.conftest import REDIS_URL, clean_redis
 from tests.ports import free_port
 
 BASE = "/api/2.0/feature-tables"
@@ -26,17 +25,9 @@ SCHEMA = {"customer_id": "long", "spend_30d": "double", "orders": "integer", "se
 def gateway(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
-    prefix = f"servegate-test-{uuid.uuid4().hex[:12]}:"
-    args, env = [], {}
-    if request.param == "redis":
-        args = ["--online-store", REDIS_URL]
-        env = {"SERVEGATE_ONLINE_STORE_PREFIX": prefix}
-    process = GatewayProcess(
-        tmp_path_factory.mktemp(f"features-{request.param}"), args=args, env=env
-    ).start()
-    yield process
-    process.stop()
-    clean_redis(prefix)
+    home = tmp_path_factory.mktemp(f"features-{request.param}")
+    with gateway_with_online_store(request.param, home) as process:
+        yield process
 
 
 @pytest.fixture
