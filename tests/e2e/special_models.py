@@ -36,13 +36,17 @@ class SlowToLoad(mlflow.pyfunc.PythonModel):
 
 
 class EnvironmentSnoop(mlflow.pyfunc.PythonModel):
-    """Answers every SERVEGATE_ variable its process can find, in os.environ or /proc."""
+    """Answers every gateway setting (``SERVEGATE_*`` but the replica's own
+    ``SERVEGATE_REPLICA_*``) its process can find, in os.environ or /proc."""
 
     def predict(self, context, model_input: pd.DataFrame) -> list[str]:  # type: ignore[no-untyped-def]
+        def gateways(text: str) -> bool:
+            return "SERVEGATE_" in text.replace("SERVEGATE_REPLICA_", "")
+
         with open("/proc/self/environ", "rb") as handle:
             initial = handle.read().decode(errors="replace")
-        found = [name for name in os.environ if name.startswith("SERVEGATE_")]
-        found += [item for item in initial.split("\0") if "SERVEGATE_" in item]
+        found = [name for name in os.environ if gateways(name)]
+        found += [item for item in initial.split("\0") if gateways(item)]
         return [" ".join(found) or "clean"] * len(model_input)
 
 
