@@ -197,5 +197,10 @@ class ServegateClient:
         """Each key's features, or None where the table has no (unexpired) value."""
         return self.request("POST", f"{FEATURE_TABLES}/{name}/lookup", json={"keys": keys})["rows"]
 
+    def feature_history(self, name: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every row ever upserted for ``keys``, oldest first (what training sets join on)."""
+        path = f"{FEATURE_TABLES}/{name}/history"
+        return self.request("POST", path, json={"keys": keys})["rows"]
+
     def close(self) -> None:
         self._http.close()

@@ -22,7 +22,14 @@ from servegate.api.serving_schemas import parse_body
 from servegate.body import read_limited_body
 from servegate.errors import BadRequest, InvalidParameterValue, TemporarilyUnavailable
 from servegate.features.online.base import OnlineStoreUnavailable
-from servegate.features.tables import FeatureTable, check_table, key_of, rows_of, table_json
+from servegate.features.tables import (
+    FeatureTable,
+    check_table,
+    key_of,
+    newest_per_key,
+    rows_of,
+    table_json,
+)
 from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.responses import OrjsonResponse
 from servegate.store.principals import CREATE_ENDPOINTS
@@ -112,6 +119,7 @@ async def get_table(request: Request) -> Response:
 async def delete_table(request: Request) -> Response:
     context = _context(request, writes=True)
     table = await run_in_threadpool(context.feature_tables.delete, request.path_params["name"])
+    await run_in_threadpool(context.feature_history.drop, table)
     await _online(context.online_store.drop, table)
     return OrjsonResponse({})
 
@@ -155,23 +163,40 @@ async def upsert_rows(request: Request) -> Response:
     body = await read_limited_body(request, context.settings.max_request_bytes)
     frame = await run_in_threadpool(frame_of, request.headers.get("content-type", ""), body)
     rows = await run_in_threadpool(rows_of, table, frame)
-    stored = await _online(context.online_store.write, table, rows)
-    return OrjsonResponse({"rows": len(frame), "keys": len(rows), "stored": stored})
+    await run_in_threadpool(context.feature_history.add, table, rows)  # the record, first
+    newest = newest_per_key(rows)
+    stored = await _online(context.online_store.write, table, newest)
+    return OrjsonResponse({"rows": len(frame), "keys": len(newest), "stored": stored})
 
 
 async def lookup(request: Request) -> Response:
     context = _context(request, writes=False)
     table = await run_in_threadpool(context.feature_tables.get, request.path_params["name"])
     body = await read_limited_body(request, context.settings.max_request_bytes)
-    given = parse_body(body, LookupInput)
+    keys = _keys(table, parse_body(body, LookupInput))
+    values = await _online(context.online_store.read, table, keys, time.time())
+    return OrjsonResponse({"rows": values})
+
+
+async def history(request: Request) -> Response:
+    """Every row ever upserted for the given keys, oldest first: for training sets."""
+    context = _context(request, writes=False)
+    table = await run_in_threadpool(context.feature_tables.get, request.path_params["name"])
+    body = await read_limited_body(request, context.settings.max_request_bytes)
+    keys = _keys(table, parse_body(body, LookupInput))
+    return OrjsonResponse(
+        {"rows": await run_in_threadpool(context.feature_history.read, table, keys)}
+    )
+
+
+def _keys(table: FeatureTable, given: LookupInput) -> list[tuple[Any, ...]]:
     keys = []
     for position, item in enumerate(given.keys):
         try:
             keys.append(key_of(table, item))
         except InvalidParameterValue as error:
             raise InvalidParameterValue(f"keys[{position}]: {error.message}") from None
-    values = await _online(context.online_store.read, table, keys, time.time())
-    return OrjsonResponse({"rows": values})
+    return keys
 
 
 routes = [
@@ -181,4 +206,5 @@ routes = [
     Route(BASE + "/{name}", delete_table, methods=["DELETE"]),
     Route(BASE + "/{name}/rows", upsert_rows, methods=["POST"]),
     Route(BASE + "/{name}/lookup", lookup, methods=["POST"]),
+    Route(BASE + "/{name}/history", history, methods=["POST"]),
 ]

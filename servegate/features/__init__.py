@@ -11,5 +11,6 @@ log_model(pipeline, "model", feature_spec=spec, signature=..., registered_model_
 
 from servegate.features.models import log_model
 from servegate.features.spec import FeatureFunction, FeatureLookup, FeatureSpec
+from servegate.features.training import build_training_set
 
-__all__ = ["FeatureFunction", "FeatureLookup", "FeatureSpec", "log_model"]
+__all__ = ["FeatureFunction", "FeatureLookup", "FeatureSpec", "build_training_set", "log_model"]

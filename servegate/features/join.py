@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from servegate.errors import InvalidParameterValue, TemporarilyUnavailable
-from servegate.features.online.base import OnlineStore, OnlineStoreUnavailable
+from servegate.features.online.base import FeatureReader, OnlineStoreUnavailable
 from servegate.features.spec import FeatureLookup, FeatureSpec
 from servegate.features.tables import FeatureTable, key_of
 
@@ -29,7 +29,7 @@ class FeatureJoiner:
         self,
         spec: FeatureSpec,
         tables: Mapping[str, FeatureTable],
-        store: OnlineStore,
+        store: FeatureReader,
         column_types: Mapping[str, Any] | None = None,
     ) -> None:
         """``column_types``: the dtype the model's signature gives a column; a looked-up or
@@ -50,10 +50,13 @@ class FeatureJoiner:
             for column in lookup.key_columns(self.tables[lookup.table_name]).values()
         }
 
-    def join(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def join(self, frame: pd.DataFrame, as_of: float | None = None) -> pd.DataFrame:
+        """``frame`` with its features; values as they are at ``as_of`` (Unix time;
+        default now), which only a store with history (training sets) can go back to."""
         frame = frame.copy()
+        as_of = time.time() if as_of is None else as_of
         for lookup in self.spec.lookups:
-            self._look_up(frame, lookup)
+            self._look_up(frame, lookup, as_of)
         for function in self.spec.functions:
             output = function.output_name
             rows = _rows_without(frame, output)
@@ -89,7 +92,7 @@ class FeatureJoiner:
                 series = series.astype(wanted)
         frame[column] = series
 
-    def _look_up(self, frame: pd.DataFrame, lookup: FeatureLookup) -> None:
+    def _look_up(self, frame: pd.DataFrame, lookup: FeatureLookup, as_of: float) -> None:
         table = self.tables[lookup.table_name]
         outputs = lookup.outputs(table)
         rows = sorted({row for column in outputs.values() for row in _rows_without(frame, column)})
@@ -110,7 +113,7 @@ class FeatureJoiner:
             except InvalidParameterValue as error:
                 raise InvalidParameterValue(f"Row {row}: {error.message}") from None
         try:
-            found = self.store.read(table, keys, time.time())
+            found = self.store.read(table, keys, as_of)
         except OnlineStoreUnavailable as error:
             raise TemporarilyUnavailable(
                 f"The online feature store is unreachable: {error}", retry_after=_RETRY_AFTER_S

@@ -96,8 +96,8 @@ def check_table(table: FeatureTable) -> FeatureTable:
 
 
 def rows_of(table: FeatureTable, frame: pd.DataFrame, now: float | None = None) -> list[FeatureRow]:
-    """The rows of ``frame`` typed for ``table``; a key given twice keeps its last (or, with
-    a timestamp column, its newest) row."""
+    """The rows of ``frame`` typed for ``table``, in order (``now`` is their time when the
+    table has no timestamp column)."""
     now = time.time() if now is None else now
     missing = [column for column in table.columns if column not in frame.columns]
     if missing:
@@ -117,14 +117,21 @@ def rows_of(table: FeatureTable, frame: pd.DataFrame, now: float | None = None) 
         if table.timestamp_key
         else [now] * len(frame)
     )
-    newest: dict[tuple[Any, ...], FeatureRow] = {}
+    rows = []
     for index in range(len(frame)):
         key = tuple(typed[column][index] for column in table.primary_keys)
         values = {column: typed[column][index] for column in table.features}
         expires = times[index] + table.ttl_seconds if table.ttl_seconds else None
-        row = FeatureRow(key, values, times[index], expires)
-        if key not in newest or newest[key].event_time <= row.event_time:
-            newest[key] = row
+        rows.append(FeatureRow(key, values, times[index], expires))
+    return rows
+
+
+def newest_per_key(rows: list[FeatureRow]) -> list[FeatureRow]:
+    """Each key's newest row (of equally new ones, the last): what the online store keeps."""
+    newest: dict[tuple[Any, ...], FeatureRow] = {}
+    for row in rows:
+        if row.key not in newest or newest[row.key].event_time <= row.event_time:
+            newest[row.key] = row
     return list(newest.values())
 
 
@@ -195,16 +202,16 @@ def _coerce(kind: str, value: Any) -> Any:
         if isinstance(value, (dict, list)):
             raise ValueError("not a scalar")
         return str(value)
-    return _utc(value).isoformat()
+    return utc(value).isoformat()
 
 
-def _utc(value: Any) -> pd.Timestamp:
+def utc(value: Any) -> pd.Timestamp:
     stamp = pd.Timestamp(value)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _epoch(value: Any) -> float:
-    return _utc(value).timestamp()
+    return utc(value).timestamp()
 
 
 def table_json(table: FeatureTable) -> dict[str, Any]:
@@ -224,18 +231,19 @@ def table_json(table: FeatureTable) -> dict[str, Any]:
     return body
 
 
+def table_from_json(item: Mapping[str, Any]) -> FeatureTable:
+    return FeatureTable(
+        name=item["name"],
+        primary_keys=tuple(item["primary_keys"]),
+        columns={column["name"]: column["type"] for column in item["schema"]},
+        timestamp_key=item.get("timestamp_key"),
+        ttl_seconds=item.get("ttl_seconds"),
+        description=item.get("description"),
+        id=item.get("id", ""),
+        created_at=item.get("creation_timestamp", 0),
+        creator=item.get("creator", ""),
+    )
+
+
 def tables_from_json(data: bytes) -> list[FeatureTable]:
-    return [
-        FeatureTable(
-            name=item["name"],
-            primary_keys=tuple(item["primary_keys"]),
-            columns={column["name"]: column["type"] for column in item["schema"]},
-            timestamp_key=item.get("timestamp_key"),
-            ttl_seconds=item.get("ttl_seconds"),
-            description=item.get("description"),
-            id=item["id"],
-            created_at=item.get("creation_timestamp", 0),
-            creator=item.get("creator", ""),
-        )
-        for item in orjson.loads(data)
-    ]
+    return [table_from_json(item) for item in orjson.loads(data)]

@@ -51,6 +51,7 @@ from servegate.store.audit import AuditStore
 from servegate.store.database import Database
 from servegate.store.endpoint_events import EndpointEventStore
 from servegate.store.endpoints import EndpointStore
+from servegate.store.feature_history import FeatureHistoryStore
 from servegate.store.feature_tables import FeatureTableStore
 from servegate.store.model_serving import ModelServingStore
 from servegate.store.principals import PrincipalStore
@@ -224,6 +225,7 @@ def build_gateway(settings: Settings) -> Gateway:
         audit=audit,
         secrets=secrets,
         feature_tables=feature_tables,
+        feature_history=FeatureHistoryStore(database),
         online_store=open_online_store(settings.online_store_url, settings.online_store_prefix),
     )
 

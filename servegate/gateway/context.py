@@ -18,6 +18,7 @@ from servegate.settings import Settings
 from servegate.store.database import Database
 from servegate.store.endpoint_events import EndpointEventStore
 from servegate.store.endpoints import EndpointStore
+from servegate.store.feature_history import FeatureHistoryStore
 from servegate.store.feature_tables import FeatureTableStore
 from servegate.store.model_serving import ModelServingStore
 from servegate.store.principals import PrincipalStore
@@ -46,6 +47,7 @@ class GatewayContext:
     audit: AuditLog
     secrets: SecretStore
     feature_tables: FeatureTableStore
+    feature_history: FeatureHistoryStore
     online_store: OnlineStore
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Double,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -287,3 +288,19 @@ class FeatureTableRow(Base):
     description: Mapped[str | None] = mapped_column(Text)
     creator: Mapped[str] = mapped_column(String(255), nullable=False)
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class FeatureHistoryRow(Base):
+    """A row once upserted into a feature table: the offline copy training sets join on."""
+
+    __tablename__ = "feature_history"
+    __table_args__ = (Index("ix_feature_history_lookup", "table_id", "key", "event_time"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    table_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    key: Mapped[str] = mapped_column(Text, nullable=False)  # as encode_key writes it
+    event_time: Mapped[float] = mapped_column(Double, nullable=False)
+    expires_at: Mapped[float | None] = mapped_column(Double)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)

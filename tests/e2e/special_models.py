@@ -119,6 +119,15 @@ def amount_ratio(amount: float, spend: float | None) -> float | None:
     return None if spend is None else round(amount / (spend + 1), 4)
 
 
+def feature_echo_spec(table: str = "customer_spend", on_missing: str = "null") -> FeatureSpec:
+    return FeatureSpec(
+        lookups=(FeatureLookup(table, "customer_id", on_missing=on_missing),),
+        functions=(
+            FeatureFunction(amount_ratio, {"amount": "amount", "spend": "spend_30d"}, "ratio"),
+        ),
+    )
+
+
 def register_feature_echo(
     name: str, table: str = "customer_spend", on_missing: str = "null"
 ) -> tuple[str, pd.DataFrame]:

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from servegate.client import ServegateClient
+from servegate.features import FeatureLookup, FeatureSpec, build_training_set
 from tests.e2e import special_models
 from tests.e2e.conftest import gateway_with_online_store, register_into
 from tests.e2e.gateway_process import GatewayProcess
@@ -69,6 +70,67 @@ def test_features_are_looked_up_computed_and_overridden(gateway: GatewayProcess)
     wrong = query(gateway, "echo", [{"customer_id": "abc", "amount": 1.0}])
     assert wrong.status_code == 400
     assert "key column 'customer_id' is long" in wrong.json()["message"]
+
+
+def test_a_training_set_gets_the_features_serving_gets(gateway: GatewayProcess) -> None:
+    model = register_into(gateway, lambda: special_models.register_feature_echo("parity"))
+    gateway.create("parity", [model.entity("m")])
+    rows = [
+        {"customer_id": 1, "amount": 10.0},
+        {"customer_id": 404, "amount": 5.0},
+        {"customer_id": 2, "amount": 1.0, "spend_30d": 4.0},
+        {"customer_id": 2, "amount": 3.0},
+    ]
+    served = query(gateway, "parity", rows).json()["predictions"]
+    client = ServegateClient(gateway.url, gateway.token)
+    training = build_training_set(
+        pd.DataFrame(rows), special_models.feature_echo_spec(), client=client
+    )
+    client.close()
+    offline = special_models.FeatureEcho().predict(None, training)
+    assert offline == served == ["9|3|1", "null|null|null", "4|7|0.2", "99|7|0.03"]
+
+
+def test_a_training_set_is_point_in_time_correct(gateway: GatewayProcess) -> None:
+    client = ServegateClient(gateway.url, gateway.token)
+    client.create_feature_table(
+        "balances",
+        ["customer_id"],
+        {"customer_id": "long", "balance": "double", "ts": "timestamp"},
+        timestamp_key="ts",
+        ttl_seconds=3600,
+    )
+    client.upsert_features(
+        "balances",
+        pd.DataFrame(
+            {
+                "customer_id": [1, 1],
+                "balance": [20.0, 10.0],  # the later row first: order does not matter
+                "ts": ["2026-01-01T02:00:00Z", "2026-01-01T00:00:00Z"],
+            }
+        ),
+    )
+    frame = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 1, 1, 2],
+            "when": pd.to_datetime(
+                [
+                    "2026-01-01T00:30:00Z",  # 10, written 30 min before
+                    "2026-01-01T02:30:00Z",  # 20
+                    "2025-12-31T23:00:00Z",  # before any value
+                    "2026-01-01T01:30:00Z",  # 10 expired after its hour; 20 not yet
+                    "2026-01-01T00:30:00Z",  # a key never written
+                ]
+            ),
+            "label": [0, 1, 0, 1, 0],
+        }
+    )
+    spec = FeatureSpec(lookups=(FeatureLookup("balances", "customer_id", ["balance"]),))
+    training = build_training_set(frame, spec, client=client, timestamp_key="when")
+    client.close()
+    assert training["label"].tolist() == [0, 1, 0, 1, 0], "rows keep their order"
+    balances = [None if pd.isna(v) else v for v in training["balance"]]
+    assert balances == [10.0, 20.0, None, None, None]
 
 
 def test_a_missing_key_can_be_an_error(gateway: GatewayProcess) -> None:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from servegate.errors import InvalidParameterValue
-from servegate.features.tables import FeatureTable, check_table, key_of, rows_of
+from servegate.features.tables import FeatureTable, check_table, key_of, newest_per_key, rows_of
 
 SPEND = FeatureTable(
     "spend",
@@ -100,7 +100,8 @@ def test_with_a_timestamp_the_newest_row_of_a_key_wins_and_ttl_counts_from_it() 
             "ts": ["2026-11-01T10:00:00Z", "2026-11-01T09:00:00Z", "2026-11-01 08:00:00"],
         }
     )
-    rows = {row.key: row for row in rows_of(EVENTS, frame)}
+    assert len(rows_of(EVENTS, frame)) == 3, "every row, for the history"
+    rows = {row.key: row for row in newest_per_key(rows_of(EVENTS, frame))}
     assert rows[("a", 7)].values == {"declines": 5, "ts": "2026-11-01T10:00:00+00:00"}
     newest = pd.Timestamp("2026-11-01T10:00:00Z").timestamp()
     assert rows[("a", 7)].event_time == newest

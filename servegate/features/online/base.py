@@ -23,15 +23,20 @@ def encode_value(row: FeatureRow) -> bytes:
     return orjson.dumps({"t": row.event_time, "v": row.values})
 
 
-class OnlineStore(Protocol):
-    def write(self, table: FeatureTable, rows: list[FeatureRow]) -> int:
-        """Store rows (a key's newer row replaces an older one, never the reverse);
-        returns how many were stored."""
+class FeatureReader(Protocol):
+    """What a feature join reads from: an online store, or a table's history."""
 
     def read(
         self, table: FeatureTable, keys: Sequence[Sequence[Any]], now: float
     ) -> list[dict[str, Any] | None]:
-        """Each key's feature values, or None when missing or expired, in one round trip."""
+        """Each key's feature values at ``now``, or None when missing or expired, in one
+        round trip."""
+
+
+class OnlineStore(FeatureReader, Protocol):
+    def write(self, table: FeatureTable, rows: list[FeatureRow]) -> int:
+        """Store rows (a key's newer row replaces an older one, never the reverse);
+        returns how many were stored."""
 
     def drop(self, table: FeatureTable) -> None:
         """Forget every value of the table."""
