@@ -202,5 +202,17 @@ class ServegateClient:
         path = f"{FEATURE_TABLES}/{name}/history"
         return self.request("POST", path, json={"keys": keys})["rows"]
 
+    def create_feature_spec(self, name: str, spec: Any) -> dict[str, Any]:
+        """Store a ``servegate.features.FeatureSpec`` under ``name``; an endpoint whose served
+        entity is ``{"entity_name": name}`` serves it (a feature serving endpoint)."""
+        body = {"name": name, "spec": spec.to_dict()}
+        return self.request("POST", "/api/2.0/feature-specs", json=body)
+
+    def feature_specs(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/api/2.0/feature-specs")["feature_specs"]
+
+    def delete_feature_spec(self, name: str) -> None:
+        self.request("DELETE", f"/api/2.0/feature-specs/{name}")
+
     def close(self) -> None:
         self._http.close()

@@ -15,6 +15,7 @@ from servegate.errors import InvalidParameterValue
 MAX_SERVED_ENTITIES = 10
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 SERVED_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+FEATURE_SPEC_VERSION = ""  # the entity_version of a served feature spec (it has none)
 WORKLOAD_CONCURRENCY = {"Small": 4, "Medium": 16, "Large": 64}
 WORKLOAD_TYPES = (
     "CPU",

@@ -23,7 +23,11 @@ from servegate.api.serving_views import (
     event_body,
     tags_body,
 )
-from servegate.endpoint_config import EndpointConfig, validate_endpoint_name
+from servegate.endpoint_config import (
+    FEATURE_SPEC_VERSION,
+    EndpointConfig,
+    validate_endpoint_name,
+)
 from servegate.errors import InvalidParameterValue, ResourceDoesNotExist
 from servegate.features.spec import check_lookups, lookups_of
 from servegate.gateway.context import GatewayContext, caller_of
@@ -49,6 +53,9 @@ async def _check_references(context: GatewayContext, config: EndpointConfig) -> 
     """Every model version and secret the config names exists (400 otherwise)."""
     tables = None
     for entity in config.served_entities:
+        if entity.entity_version == FEATURE_SPEC_VERSION:
+            await _check_feature_spec(context, entity.name, entity.entity_name)
+            continue
         version = await run_in_threadpool(
             context.registry.resolve, entity.entity_name, entity.entity_version
         )
@@ -68,6 +75,17 @@ async def _check_references(context: GatewayContext, config: EndpointConfig) -> 
             entity.environment_vars,
             f"served model '{entity.name}'",
         )
+
+
+async def _check_feature_spec(context: GatewayContext, served: str, name: str) -> None:
+    """A served entity without a version serves the feature spec ``name``: it must exist."""
+    try:
+        await run_in_threadpool(context.feature_specs.get, name)
+    except ResourceDoesNotExist:
+        raise InvalidParameterValue(
+            f"Served entity '{served}' has no entity_version and no feature spec is named "
+            f"'{name}': give a model version, or create the feature spec first."
+        ) from None
 
 
 async def _authorized(request: Request, needed: str) -> tuple[EndpointRow, str]:

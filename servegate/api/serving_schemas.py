@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from servegate.endpoint_config import (
+    FEATURE_SPEC_VERSION,
     WORKLOAD_CONCURRENCY,
     WORKLOAD_TYPES,
     EndpointConfig,
@@ -80,7 +81,8 @@ class _ServedInput(_Input):
     def _spec(self, model_name: str, model_version: str, legacy_form: bool) -> ServedEntitySpec:
         model_version = canonical_reference(model_version)
         return ServedEntitySpec(
-            name=self.name or f"{model_name.replace('.', '-')}-{model_version.lstrip('@')}",
+            name=self.name
+            or "-".join(filter(None, (model_name.replace(".", "-"), model_version.lstrip("@")))),
             entity_name=model_name,
             entity_version=model_version,
             workload_size=self.workload_size,
@@ -108,10 +110,10 @@ class ServedEntityInput(_ServedInput):
                 f"served_entities[{index}].external_model: external models are not supported; "
                 "serve a registered MLflow model with entity_name and entity_version."
             )
-        if not self.entity_name or not self.entity_version:
-            raise InvalidParameterValue(
-                f"served_entities[{index}] needs both entity_name and entity_version."
-            )
+        if not self.entity_name:
+            raise InvalidParameterValue(f"served_entities[{index}] needs an entity_name.")
+        if not self.entity_version:  # a feature spec: served without a model
+            return self._spec(self.entity_name, FEATURE_SPEC_VERSION, legacy_form=False)
         return self._spec(self.entity_name, self.entity_version, legacy_form=False)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from servegate.endpoint_config import FEATURE_SPEC_VERSION
 from servegate.states import ConfigUpdate, Deployment, Ready
 from servegate.store.models import (
     ConfigRow,
@@ -45,7 +46,9 @@ def _entity(row: ServedEntityRow) -> dict[str, Any]:
         "creator": row.creator,
         "creation_timestamp": row.created_at,
     }
-    if row.resolved_version is not None:
+    if row.entity_version == FEATURE_SPEC_VERSION:  # a feature spec has no version
+        del body["entity_version"]
+    elif row.resolved_version is not None:
         body["resolved_version"] = row.resolved_version
     if row.scaling is not None:
         body["scaling"] = row.scaling
@@ -65,7 +68,7 @@ def _entity(row: ServedEntityRow) -> dict[str, Any]:
 def _as_served_model(entity: dict[str, Any]) -> dict[str, Any]:
     model = {k: v for k, v in entity.items() if k not in ("entity_name", "entity_version")}
     model["model_name"] = entity["entity_name"]
-    model["model_version"] = entity["entity_version"]
+    model["model_version"] = entity.get("entity_version", FEATURE_SPEC_VERSION)
     return model
 
 

@@ -8,6 +8,8 @@ from typing import Protocol
 
 from servegate.backends.clients import ReplicaClient
 
+FEATURE_SPEC_SCHEME = "feature-spec:"  # a replica's model URI when it serves a feature spec
+
 
 @dataclass(frozen=True)
 class ReplicaKey:

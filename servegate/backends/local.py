@@ -19,7 +19,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from servegate.backends.base import ReplicaHandle, ReplicaSpec, ReplicaStatus
+from servegate.backends.base import (
+    FEATURE_SPEC_SCHEME,
+    ReplicaHandle,
+    ReplicaSpec,
+    ReplicaStatus,
+)
 from servegate.backends.clients import ReplicaClient
 from servegate.backends.zygote import ForkedProcess, Zygote, ZygoteUnavailable
 from servegate.errors import ServegateError
@@ -70,6 +75,7 @@ class LocalBackend:
         resolve_environment: Callable[[dict[str, str]], dict[str, str]],
         zygote: Zygote | None = None,
         feature_tables: Callable[[], bytes] | None = None,
+        feature_spec: Callable[[str], bytes] | None = None,
     ) -> None:
         self.socket_dir = socket_directory(run_dir)
         self.model_cache_dir = model_cache_dir
@@ -80,6 +86,7 @@ class LocalBackend:
         self.resolve_environment = resolve_environment
         self.zygote = zygote
         self.feature_tables = feature_tables  # the definitions, as JSON, for models with lookups
+        self.feature_spec = feature_spec  # a named spec, as JSON, for feature serving
         self._serial = itertools.count()
         self._launching: dict[ReplicaHandle, asyncio.Task[Process]] = {}
         self._processes: dict[ReplicaHandle, Process] = {}
@@ -124,8 +131,13 @@ class LocalBackend:
         try:
             variables = await asyncio.to_thread(self.resolve_environment, spec.environment_vars)
             if self.feature_tables is not None:
-                await asyncio.to_thread(self._write_tables, tables_file)
+                await asyncio.to_thread(self._write, tables_file, self.feature_tables)
                 args.append(f"--feature-tables={tables_file}")
+            if spec.model_uri.startswith(FEATURE_SPEC_SCHEME) and self.feature_spec is not None:
+                name = spec.model_uri.removeprefix(FEATURE_SPEC_SCHEME)
+                spec_file = socket.with_suffix(".spec.json")
+                await asyncio.to_thread(self._write, spec_file, lambda: self.feature_spec(name))
+                args.append(f"--feature-spec={spec_file}")
         except ServegateError as error:  # a referenced secret is gone
             replica.status = ReplicaStatus.FAILED
             replica.message = f"The replica could not start: {error.message}"
@@ -158,9 +170,9 @@ class LocalBackend:
             self._watch(replica, process, socket, build_log, log_path)
         )
 
-    def _write_tables(self, path: Path) -> None:
-        assert self.feature_tables is not None
-        path.write_bytes(self.feature_tables())
+    @staticmethod
+    def _write(path: Path, content: Callable[[], bytes]) -> None:
+        path.write_bytes(content())
 
     async def _launch(self, args: list[str], env: dict[str, str], log_path: Path) -> Process:
         if self.zygote is not None:
@@ -206,6 +218,7 @@ class LocalBackend:
         self._processes.pop(replica, None)
         socket.unlink(missing_ok=True)
         socket.with_suffix(".tables.json").unlink(missing_ok=True)
+        socket.with_suffix(".spec.json").unlink(missing_ok=True)
         if replica.status is ReplicaStatus.STOPPING:
             replica.status = ReplicaStatus.STOPPED
             return

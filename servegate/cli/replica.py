@@ -14,7 +14,10 @@ from servegate.settings import MAX_REQUEST_BYTES, MAX_ROWS_PER_REQUEST
 
 @app.command()
 def replica(
-    model_uri: Annotated[str, typer.Argument(help="models:/NAME/VERSION, runs:/..., or a path.")],
+    model_uri: Annotated[
+        str,
+        typer.Argument(help="models:/NAME/VERSION, runs:/..., a path, or feature-spec:NAME."),
+    ],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
     uds: Annotated[Path | None, typer.Option(help="Listen on this Unix socket instead.")] = None,
@@ -56,6 +59,10 @@ def replica(
         Path | None,
         typer.Option(help="JSON file of feature table definitions (as the API lists them)."),
     ] = None,
+    feature_spec: Annotated[
+        Path | None,
+        typer.Option(help="For MODEL_URI feature-spec:NAME: the spec (FeatureSpec.to_dict JSON)."),
+    ] = None,
 ) -> None:
     """Serve one model like `mlflow models serve`: /invocations, /ping, /health, /version.
 
@@ -75,6 +82,6 @@ def replica(
         concurrency=concurrency,
         fast_path=fast_path,
         batching=Batching(max_batch_rows, batch_wait_ms / 1000),
-        features=FeatureSource(online_store, online_store_prefix, feature_tables),
+        features=FeatureSource(online_store, online_store_prefix, feature_tables, feature_spec),
     )
     raise typer.Exit(code)

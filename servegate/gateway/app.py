@@ -19,6 +19,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
 from servegate.api import audit as audit_api
+from servegate.api import feature_specs as feature_specs_api
 from servegate.api import feature_tables as feature_tables_api
 from servegate.api import model_serving, permissions, scim, serving_endpoints
 from servegate.api import secrets as secrets_api
@@ -52,6 +53,7 @@ from servegate.store.database import Database
 from servegate.store.endpoint_events import EndpointEventStore
 from servegate.store.endpoints import EndpointStore
 from servegate.store.feature_history import FeatureHistoryStore
+from servegate.store.feature_specs import FeatureSpecStore
 from servegate.store.feature_tables import FeatureTableStore
 from servegate.store.model_serving import ModelServingStore
 from servegate.store.principals import PrincipalStore
@@ -158,6 +160,7 @@ def build_gateway(settings: Settings) -> Gateway:
 
     replica_env["SERVEGATE_REPLICA_ONLINE_STORE"] = settings.online_store_url
     feature_tables = FeatureTableStore(database)
+    feature_specs = FeatureSpecStore(database)
     log_paths = LogPaths(settings.logs_dir)
     secrets = SecretStore(database, settings.secrets_key_path)
     audit = AuditLog(AuditStore(database))
@@ -178,6 +181,7 @@ def build_gateway(settings: Settings) -> Gateway:
         if settings.warm_replicas
         else None,
         lambda: orjson.dumps([table_json(table) for table in feature_tables.list()]),
+        lambda name: orjson.dumps(feature_specs.get(name)["spec"]),
     )
     model_serving_store = ModelServingStore(database)
     shared_routing = RoutingSnapshotStore(database)
@@ -226,6 +230,7 @@ def build_gateway(settings: Settings) -> Gateway:
         secrets=secrets,
         feature_tables=feature_tables,
         feature_history=FeatureHistoryStore(database),
+        feature_specs=feature_specs,
         online_store=open_online_store(settings.online_store_url, settings.online_store_prefix),
     )
 
@@ -257,6 +262,7 @@ def build_gateway(settings: Settings) -> Gateway:
         Route("/ping", health, methods=["GET"]),
         *serving_endpoints.routes,
         *feature_tables_api.routes,
+        *feature_specs_api.routes,
         *model_serving.routes,
         *permissions.routes,
         *tokens_api.routes,

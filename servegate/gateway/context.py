@@ -19,6 +19,7 @@ from servegate.store.database import Database
 from servegate.store.endpoint_events import EndpointEventStore
 from servegate.store.endpoints import EndpointStore
 from servegate.store.feature_history import FeatureHistoryStore
+from servegate.store.feature_specs import FeatureSpecStore
 from servegate.store.feature_tables import FeatureTableStore
 from servegate.store.model_serving import ModelServingStore
 from servegate.store.principals import PrincipalStore
@@ -48,6 +49,7 @@ class GatewayContext:
     secrets: SecretStore
     feature_tables: FeatureTableStore
     feature_history: FeatureHistoryStore
+    feature_specs: FeatureSpecStore
     online_store: OnlineStore
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from servegate.backends.base import ReplicaStatus
 from servegate.reconciler.following import Following
+from servegate.reconciler.plan import FEATURE_SPEC, entity_uri
 from servegate.reconciler.replica_set import ReplicaSet
 from servegate.registry.snapshot import describe_reference, is_version_number
 from servegate.states import Deployment
@@ -29,8 +30,8 @@ def entity_state(
             return Deployment.CREATING, f"Resolving {where} of '{row.entity_name}'."
         message = f"Model '{row.entity_name}' has no version at {where}."
         return (Deployment.FAILED if pending else Deployment.RECOVERING), message
-    uri = f"models:/{row.entity_name}/{following.current}"
-    if not is_version_number(reference):
+    uri = entity_uri(row.entity_name, following.current)
+    if not is_version_number(reference) and following.current != FEATURE_SPEC:
         uri += f" ({reference})"
     if replica_set is not None and replica_set.asleep:
         return Deployment.READY, (

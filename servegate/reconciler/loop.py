@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from servegate.backends.base import Backend, ReplicaHandle, ReplicaKey, ReplicaStatus
+from servegate.endpoint_config import FEATURE_SPEC_VERSION
 from servegate.gateway.routing import ModelRoutes, RoutingTable, endpoint_routes
 from servegate.gateway.shared_routing import encode
 from servegate.reconciler.autoscaling import (
@@ -148,6 +149,7 @@ class Reconciler:
                 for config in endpoint.configs
                 for row in config.entities
                 if not is_version_number(row.entity_version)
+                and row.entity_version != FEATURE_SPEC_VERSION
             }
             started_ms = int(time.time() * 1000)
             self._registry_snapshot = await asyncio.to_thread(self.registry.read, sorted(names))

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from servegate.backends.base import ReplicaKey, ReplicaSpec
+from servegate.backends.base import FEATURE_SPEC_SCHEME, ReplicaKey, ReplicaSpec
+from servegate.endpoint_config import FEATURE_SPEC_VERSION
 from servegate.observability.logs import endpoint_group, model_group
 from servegate.reconciler.autoscaling import ScalingBounds, scaling_bounds
 from servegate.reconciler.following import Following, VersionFollower
@@ -28,6 +29,16 @@ from servegate.store.models import EndpointRow, ServedEntityRow
 
 MODEL_REPLICA_CONCURRENCY = 4
 DEFAULT_REFERENCE = ""  # /model/NAME/invocations: Production, else the newest version
+
+
+FEATURE_SPEC = "feature-spec"  # what a served feature spec "resolves" to
+
+
+def entity_uri(name: str, version: str) -> str:
+    """What a replica serves: a model version, or a feature spec."""
+    if version == FEATURE_SPEC:
+        return f"{FEATURE_SPEC_SCHEME}{name}"
+    return f"models:/{name}/{version}"
 
 
 def entity_key(endpoint: EndpointRow, row: ServedEntityRow, version: str | None) -> ReplicaKey:
@@ -97,7 +108,9 @@ def _plan_endpoint(
             continue
         for row in config.entities:
             reference = row.entity_version
-            if is_version_number(reference):
+            if reference == FEATURE_SPEC_VERSION:
+                following = Following(FEATURE_SPEC, FEATURE_SPEC)
+            elif is_version_number(reference):
                 following = Following(reference, reference)
             else:
                 model = registry.get(row.entity_name)
@@ -121,7 +134,7 @@ def _entity_spec(
     return ReplicaSpec(
         key=key,
         log_group=endpoint_group(endpoint.name),
-        model_uri=f"models:/{row.entity_name}/{version}",
+        model_uri=entity_uri(row.entity_name, version),
         concurrency=slots,
         environment_vars=dict(row.spec.get("environment_vars") or {}),
         max_batch_rows=row.spec.get("max_batch_rows"),

@@ -143,19 +143,19 @@ def build_app(
             Route("/invocations", invocations, methods=["POST"]),
         ],
         exception_handlers={
-            ServegateError: _servegate_error,
-            HTTPException: _http_error,
-            Exception: _internal_error,
+            ServegateError: servegate_error,
+            HTTPException: http_error,
+            Exception: internal_error,
         },
     )
 
 
-async def _servegate_error(request: Request, error: Exception) -> Response:
+async def servegate_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, ServegateError)
     return error_response(error)
 
 
-async def _http_error(request: Request, error: Exception) -> Response:
+async def http_error(request: Request, error: Exception) -> Response:
     """Starlette's routing misses (404, 405) in the same JSON shape as every other error."""
     assert isinstance(error, HTTPException)
     where = f"{request.method} {request.url.path}"
@@ -168,7 +168,7 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return error_response(failure)
 
 
-async def _internal_error(request: Request, error: Exception) -> Response:
+async def internal_error(request: Request, error: Exception) -> Response:
     """A bug in the replica, not in the request: 500, naming the exception."""
     failure = ServegateError(f"The replica failed: {type(error).__name__}: {error}")
     return error_response(failure)

@@ -9,12 +9,17 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import orjson
 import uvicorn
 from mlflow.types.schema import ColSpec, DataType
+from starlette.applications import Starlette
 
+from servegate.backends.base import FEATURE_SPEC_SCHEME
 from servegate.features.join import FeatureJoiner, describe_features
 from servegate.features.online import open_online_store
 from servegate.features.spec import METADATA_KEY, FeatureSpec
@@ -23,6 +28,7 @@ from servegate.replica.app import build_app
 from servegate.replica.batching import NO_WAIT_BATCHING, Batching
 from servegate.replica.buildlog import BuildLog
 from servegate.replica.fastpath import compile_fast_path
+from servegate.replica.feature_serving import build_feature_serving_app
 from servegate.replica.model import LoadedModel, load
 
 
@@ -33,19 +39,13 @@ class FeatureSource:
     online_store: str | None = None
     prefix: str = "servegate:"
     tables_file: Path | None = None
+    spec_file: Path | None = None  # a feature spec served alone
 
     def joiner(self, model: LoadedModel) -> FeatureJoiner | None:
         """The model's feature stage, or None if it looks nothing up."""
         spec = (model.metadata.metadata or {}).get(METADATA_KEY)
         if spec is None:
             return None
-        if self.online_store is None or self.tables_file is None:
-            raise ValueError(
-                "the model looks features up: start the replica with --online-store and "
-                "--feature-tables"
-            )
-        tables = {table.name: table for table in tables_from_json(self.tables_file.read_bytes())}
-        store = open_online_store(self.online_store, self.prefix)
         schema = model.input_schema
         types = {}
         if schema is not None and schema.has_input_names():
@@ -54,6 +54,21 @@ class FeatureSource:
                 for column in schema.inputs
                 if isinstance(column, ColSpec) and isinstance(column.type, DataType)
             }
+        return self._joiner(spec, types)
+
+    def served_spec(self) -> FeatureJoiner:
+        """The joiner of the feature spec this replica serves without a model."""
+        if self.spec_file is None:
+            raise ValueError("a feature spec replica needs --feature-spec")
+        return self._joiner(orjson.loads(self.spec_file.read_bytes()), {})
+
+    def _joiner(self, spec: dict[str, Any], types: dict[str, Any]) -> FeatureJoiner:
+        if self.online_store is None or self.tables_file is None:
+            raise ValueError(
+                "features are looked up: start the replica with --online-store and --feature-tables"
+            )
+        tables = {table.name: table for table in tables_from_json(self.tables_file.read_bytes())}
+        store = open_online_store(self.online_store, self.prefix)
         return FeatureJoiner(FeatureSpec.from_dict(spec), tables, store, types)
 
 
@@ -123,6 +138,17 @@ def run_replica(
     if parent_pid is not None:
         _die_with_parent(parent_pid)
     build_log = BuildLog(build_log_path)
+    if model_uri.startswith(FEATURE_SPEC_SCHEME):
+        try:
+            served = features.served_spec()
+        except Exception as error:
+            traceback.print_exc()
+            reason = " ".join(str(getattr(error, "message", error)).split())
+            build_log.write(f"failed to load {model_uri}: {type(error).__name__}: {reason}")
+            return EXIT_LOAD_FAILED
+        build_log.write(f"feature serving: {describe_features(served)}")
+        app = build_feature_serving_app(served, max_request_bytes, concurrency, max_rows)
+        return _serve(app, host, port, uds, build_log, lambda: None)
     try:
         model, artifacts = load(model_uri, cache_dir, build_log)
         joiner = features.joiner(model)
@@ -138,6 +164,17 @@ def run_replica(
         fast, verdict = compile_fast_path(model)
         build_log.write(f"fast path: {verdict}")
     app = build_app(model, max_request_bytes, concurrency, max_rows, fast, batching, joiner)
+    return _serve(app, host, port, uds, build_log, artifacts.cleanup)
+
+
+def _serve(
+    app: Starlette,
+    host: str,
+    port: int,
+    uds: Path | None,
+    build_log: BuildLog,
+    cleanup: Callable[[], None],
+) -> int:
     where = f"unix:{uds}" if uds else f"http://{host}:{port}"
     build_log.write(f"serving on {where}")
     config = uvicorn.Config(
@@ -154,5 +191,5 @@ def run_replica(
     try:
         uvicorn.Server(config).run()
     finally:
-        artifacts.cleanup()
+        cleanup()
     return 0

@@ -304,3 +304,14 @@ class FeatureHistoryRow(Base):
     event_time: Mapped[float] = mapped_column(Double, nullable=False)
     expires_at: Mapped[float | None] = mapped_column(Double)
     values: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+
+class FeatureSpecRow(Base):
+    """A named feature spec (``FeatureSpec.to_dict``), which an endpoint can serve alone."""
+
+    __tablename__ = "feature_specs"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    creator: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)

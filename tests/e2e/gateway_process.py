@@ -128,5 +128,7 @@ class GatewayProcess:
             state = body["state"]
             if state["config_update"] != "IN_PROGRESS" and (not ready or state["ready"] == "READY"):
                 return body
+            if ready and state["config_update"] == "UPDATE_FAILED":
+                raise AssertionError(f"endpoint {name}'s update failed: {body}")
             time.sleep(0.2)
         raise AssertionError(f"endpoint {name} did not settle: {body}")

@@ -72,6 +72,44 @@ def test_features_are_looked_up_computed_and_overridden(gateway: GatewayProcess)
     assert "key column 'customer_id' is long" in wrong.json()["message"]
 
 
+def test_a_feature_serving_endpoint_answers_features(gateway: GatewayProcess) -> None:
+    client = ServegateClient(gateway.url, gateway.token)
+    created = client.create_feature_spec("customer-features", special_models.feature_echo_spec())
+    assert created["name"] == "customer-features"
+    assert [s["name"] for s in client.feature_specs()] == ["customer-features"]
+    gateway.create("features", [{"entity_name": "customer-features"}])
+    entity = gateway.api("GET", f"{BASE}/features").json()["config"]["served_entities"][0]
+    assert entity["name"] == "customer-features" and "entity_version" not in entity
+    assert entity["state"]["deployment"] == "DEPLOYMENT_READY"
+
+    answer = query(
+        gateway,
+        "features",
+        [{"customer_id": 1, "amount": 10.0}, {"customer_id": 404, "amount": 1.0}],
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "outputs": [
+            {"customer_id": 1, "amount": 10.0, "spend_30d": 9.0, "orders": 3, "ratio": 1.0},
+            {"customer_id": 404, "amount": 1.0, "spend_30d": None, "orders": None, "ratio": None},
+        ]
+    }
+    lacking = query(gateway, "features", [{"amount": 1.0}])
+    assert lacking.status_code == 400 and "customer_id" in lacking.json()["message"]
+
+    unknown = gateway.api(
+        "POST",
+        BASE,
+        json={"name": "nothing", "config": {"served_entities": [{"entity_name": "nope"}]}},
+    )
+    assert unknown.status_code == 400 and "no feature spec is named 'nope'" in unknown.text
+    bad_spec = special_models.feature_echo_spec(table="missing-table").to_dict()
+    refused = gateway.api("POST", "/api/2.0/feature-specs", json={"name": "bad", "spec": bad_spec})
+    assert refused.status_code == 400, refused.text
+    assert "table 'missing-table', which does not exist" in refused.json()["message"]
+    client.close()
+
+
 def test_a_training_set_gets_the_features_serving_gets(gateway: GatewayProcess) -> None:
     model = register_into(gateway, lambda: special_models.register_feature_echo("parity"))
     gateway.create("parity", [model.entity("m")])

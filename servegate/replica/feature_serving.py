@@ -1,0 +1,80 @@
+"""A replica serving a feature spec alone (a feature serving endpoint): the request's rows
+with their features looked up and computed, as ``{"outputs": [row, ...]}``.
+
+The same routes as a model replica (``/invocations``, ``/ping``, ``/health``, ``/version``,
+``/load``), the same error shape, the same feature stage (``servegate.features.join``).
+"""
+
+from __future__ import annotations
+
+import anyio
+import mlflow
+import pandas as pd
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from servegate.body import read_limited_body
+from servegate.errors import InvalidParameterValue, ServegateError
+from servegate.features.frames import frame_of
+from servegate.features.join import FeatureJoiner
+from servegate.replica.app import http_error, internal_error, servegate_error
+from servegate.replica.load import LoadMeter
+
+
+def _outputs(joiner: FeatureJoiner, content_type: str, body: bytes, max_rows: int) -> bytes:
+    frame = frame_of(content_type, body)
+    if frame.empty:
+        raise InvalidParameterValue("The request has no rows.")
+    if len(frame) > max_rows:
+        raise InvalidParameterValue(
+            f"The request has {len(frame)} rows; the limit is {max_rows} rows per request."
+        )
+    joined = joiner.join(frame)
+    records = joined.astype(object).where(pd.notna(joined), None).to_json(orient="records")
+    return b'{"outputs": ' + records.encode() + b"}"
+
+
+def build_feature_serving_app(
+    joiner: FeatureJoiner, max_request_bytes: int, concurrency: int, max_rows: int
+) -> Starlette:
+    limiter = anyio.CapacityLimiter(concurrency)
+    meter = LoadMeter()
+
+    async def ping(request: Request) -> Response:
+        return PlainTextResponse("\n")
+
+    async def version(request: Request) -> Response:
+        return PlainTextResponse(mlflow.__version__)
+
+    async def load(request: Request) -> Response:
+        return JSONResponse(meter.reading())
+
+    async def invocations(request: Request) -> Response:
+        meter.begin()
+        try:
+            body = await read_limited_body(request, max_request_bytes)
+            content_type = request.headers.get("content-type", "application/json")
+            payload = await anyio.to_thread.run_sync(
+                _outputs, joiner, content_type, body, max_rows, limiter=limiter
+            )
+            return Response(payload, media_type="application/json")
+        finally:
+            meter.end()
+
+    return Starlette(
+        routes=[
+            Route("/ping", ping, methods=["GET"]),
+            Route("/health", ping, methods=["GET"]),
+            Route("/version", version, methods=["GET"]),
+            Route("/load", load, methods=["GET"]),
+            Route("/invocations", invocations, methods=["POST"]),
+        ],
+        exception_handlers={
+            ServegateError: servegate_error,
+            HTTPException: http_error,
+            Exception: internal_error,
+        },
+    )
