@@ -7,6 +7,8 @@ predict. Every error leaves through ``servegate.errors.error_response``.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import anyio
 import mlflow
 import pandas as pd
@@ -31,6 +33,7 @@ from servegate.replica.fastpath import FastPath
 from servegate.replica.load import LoadMeter
 from servegate.replica.model import LoadedModel
 
+Endpoint = Callable[[Request], Awaitable[Response]]
 JSON_CONTENT_TYPE = "application/json"
 _INLINE_DECODE_BYTES = 64 * 1024  # bigger bodies are decoded off the event loop
 
@@ -104,15 +107,6 @@ def build_app(
             return None
         return Response(encode_predictions(raw), media_type="application/json")
 
-    async def ping(request: Request) -> Response:
-        return PlainTextResponse("\n")
-
-    async def version(request: Request) -> Response:
-        return PlainTextResponse(mlflow.__version__)
-
-    async def load(request: Request) -> Response:
-        return JSONResponse(meter.reading())
-
     async def invocations(request: Request) -> Response:
         meter.begin()
         try:
@@ -133,6 +127,22 @@ def build_app(
             score, codec, body, model, max_rows, features, limiter=limiter
         )
         return Response(payload, media_type="application/json")
+
+    return replica_app(invocations, meter)
+
+
+def replica_app(invocations: Endpoint, meter: LoadMeter) -> Starlette:
+    """A replica's app around its ``/invocations``: MLflow's health and version routes, the
+    load the autoscaler reads, and every error in the API's shape."""
+
+    async def ping(request: Request) -> Response:
+        return PlainTextResponse("\n")
+
+    async def version(request: Request) -> Response:
+        return PlainTextResponse(mlflow.__version__)
+
+    async def load(request: Request) -> Response:
+        return JSONResponse(meter.reading())
 
     return Starlette(
         routes=[

@@ -8,19 +8,16 @@ The same routes as a model replica (``/invocations``, ``/ping``, ``/health``, ``
 from __future__ import annotations
 
 import anyio
-import mlflow
 import pandas as pd
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
 from servegate.body import read_limited_body
-from servegate.errors import InvalidParameterValue, ServegateError
+from servegate.errors import InvalidParameterValue
 from servegate.features.frames import frame_of
 from servegate.features.join import FeatureJoiner
-from servegate.replica.app import http_error, internal_error, servegate_error
+from servegate.replica.app import replica_app
 from servegate.replica.load import LoadMeter
 
 
@@ -43,15 +40,6 @@ def build_feature_serving_app(
     limiter = anyio.CapacityLimiter(concurrency)
     meter = LoadMeter()
 
-    async def ping(request: Request) -> Response:
-        return PlainTextResponse("\n")
-
-    async def version(request: Request) -> Response:
-        return PlainTextResponse(mlflow.__version__)
-
-    async def load(request: Request) -> Response:
-        return JSONResponse(meter.reading())
-
     async def invocations(request: Request) -> Response:
         meter.begin()
         try:
@@ -64,17 +52,4 @@ def build_feature_serving_app(
         finally:
             meter.end()
 
-    return Starlette(
-        routes=[
-            Route("/ping", ping, methods=["GET"]),
-            Route("/health", ping, methods=["GET"]),
-            Route("/version", version, methods=["GET"]),
-            Route("/load", load, methods=["GET"]),
-            Route("/invocations", invocations, methods=["POST"]),
-        ],
-        exception_handlers={
-            ServegateError: servegate_error,
-            HTTPException: http_error,
-            Exception: internal_error,
-        },
-    )
+    return replica_app(invocations, meter)
