@@ -3,14 +3,16 @@ ones, and join them to the request before the model sees it.
 
 Values the request gives win, cell by cell: a feature column present and non-null in a row is
 neither looked up nor computed for that row. Each lookup reads all its rows' keys in one
-round trip to the online store.
+round trip to the online store,
+whatever the number of tables.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -40,24 +42,28 @@ class FeatureJoiner:
         self.tables = dict(tables)
         self.store = store
         self.column_types = dict(column_types or {})
-
-    @property
-    def key_columns(self) -> set[str]:
-        """Request columns the lookups need."""
-        return {
-            column
-            for lookup in self.spec.lookups
-            for column in lookup.key_columns(self.tables[lookup.table_name]).values()
-        }
+        self.input_types = [_input_types(function.function) for function in spec.functions]
 
     def join(self, frame: pd.DataFrame, as_of: float | None = None) -> pd.DataFrame:
         """``frame`` with its features; values as they are at ``as_of`` (Unix time;
         default now), which only a store with history (training sets) can go back to."""
         frame = frame.copy()
         as_of = time.time() if as_of is None else as_of
-        for lookup in self.spec.lookups:
-            self._look_up(frame, lookup, as_of)
-        for function in self.spec.functions:
+        planned = [
+            (lookup, *needed)
+            for lookup in self.spec.lookups
+            if (needed := self._keys_for(frame, lookup)) is not None
+        ]
+        reads = [(self.tables[lookup.table_name], keys) for lookup, _, keys in planned]
+        try:
+            found = self.store.read_many(reads, as_of) if reads else []
+        except OnlineStoreUnavailable as error:
+            raise TemporarilyUnavailable(
+                f"The online feature store is unreachable: {error}", retry_after=_RETRY_AFTER_S
+            ) from error
+        for (lookup, rows, keys), values in zip(planned, found, strict=True):
+            self._fill(frame, lookup, rows, keys, values)
+        for function, types in zip(self.spec.functions, self.input_types, strict=True):
             output = function.output_name
             rows = _rows_without(frame, output)
             if not rows:
@@ -71,7 +77,7 @@ class FeatureJoiner:
             values = _column(frame, output)
             for row in rows:
                 arguments = {
-                    param: _plain(frame.at[row, column])
+                    param: _typed_input(output, row, param, frame.at[row, column], types)
                     for param, column in function.input_bindings.items()
                 }
                 try:
@@ -92,12 +98,16 @@ class FeatureJoiner:
                 series = series.astype(wanted)
         frame[column] = series
 
-    def _look_up(self, frame: pd.DataFrame, lookup: FeatureLookup, as_of: float) -> None:
+    def _keys_for(
+        self, frame: pd.DataFrame, lookup: FeatureLookup
+    ) -> tuple[list[Any], list[tuple[Any, ...]]] | None:
+        """The rows that need this lookup and their keys; None if the request gave every
+        value."""
         table = self.tables[lookup.table_name]
         outputs = lookup.outputs(table)
         rows = sorted({row for column in outputs.values() for row in _rows_without(frame, column)})
         if not rows:
-            return  # the request gave every value
+            return None
         key_columns = lookup.key_columns(table)
         absent = [column for column in key_columns.values() if column not in frame.columns]
         if absent:
@@ -112,12 +122,18 @@ class FeatureJoiner:
                 keys.append(key_of(table, given))
             except InvalidParameterValue as error:
                 raise InvalidParameterValue(f"Row {row}: {error.message}") from None
-        try:
-            found = self.store.read(table, keys, as_of)
-        except OnlineStoreUnavailable as error:
-            raise TemporarilyUnavailable(
-                f"The online feature store is unreachable: {error}", retry_after=_RETRY_AFTER_S
-            ) from error
+        return rows, keys
+
+    def _fill(
+        self,
+        frame: pd.DataFrame,
+        lookup: FeatureLookup,
+        rows: list[Any],
+        keys: list[tuple[Any, ...]],
+        found: list[dict[str, Any] | None],
+    ) -> None:
+        table = self.tables[lookup.table_name]
+        key_columns = lookup.key_columns(table)
         if lookup.on_missing == "error":
             missing = [key for key, values in zip(keys, found, strict=True) if values is None]
             if missing:
@@ -131,7 +147,7 @@ class FeatureJoiner:
                 raise InvalidParameterValue(
                     f"Table '{table.name}' has no features for {shown}{more}."
                 )
-        for feature, column in outputs.items():
+        for feature, column in lookup.outputs(table).items():
             values = _column(frame, column)
             for row, looked_up in zip(rows, found, strict=True):
                 if _is_null(values[row]):
@@ -145,6 +161,52 @@ def _column(frame: pd.DataFrame, column: str) -> dict[Any, Any]:
     if column not in frame.columns:
         return dict.fromkeys(frame.index)
     return {row: _plain(value) for row, value in frame[column].items()}
+
+
+_SCALARS = (bool, int, float, str)
+
+
+def _input_types(function: Callable[..., Any]) -> dict[str, type]:
+    """The scalar type each annotated parameter asks for (``float | None`` → float)."""
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: pass values as they are
+        return {}
+    found = {}
+    for param, hint in hints.items():
+        options = (
+            [hint]
+            if hint in _SCALARS
+            else [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        )
+        if len(options) == 1 and options[0] in _SCALARS:
+            found[param] = options[0]
+    return found
+
+
+def _typed_input(output: str, row: Any, param: str, value: Any, types: dict[str, type]) -> Any:
+    """A function's input as its annotation types it; null stays None."""
+    value = _plain(value)
+    if _is_null(value):
+        return None
+    wanted = types.get(param)
+    if (
+        wanted is None
+        or isinstance(value, wanted)
+        and not (wanted is int and isinstance(value, bool))
+    ):
+        return value
+    try:
+        if wanted is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError("it has a fraction")
+        if wanted is bool and not isinstance(value, (bool, int)):
+            raise ValueError("not a boolean")
+        return wanted(value)
+    except (TypeError, ValueError) as error:
+        raise InvalidParameterValue(
+            f"Row {row}: computing '{output}' needs {param} as {wanted.__name__}; "
+            f"{value!r} is not ({error})."
+        ) from None
 
 
 def _rows_without(frame: pd.DataFrame, column: str) -> list[Any]:

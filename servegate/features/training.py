@@ -44,6 +44,11 @@ class HistoryReader:
             found.append(value)
         return found
 
+    def read_many(
+        self, reads: Sequence[tuple[FeatureTable, Sequence[Sequence[Any]]]], now: float
+    ) -> list[list[dict[str, Any] | None]]:
+        return [self.read(table, keys, now) for table, keys in reads]
+
 
 def build_training_set(
     frame: pd.DataFrame,

@@ -126,3 +126,11 @@ def test_an_unreachable_store_is_a_503() -> None:
     joiner = FeatureJoiner(FeatureSpec((FeatureLookup("spend", "cid"),)), {"spend": SPEND}, store)
     with pytest.raises(TemporarilyUnavailable, match="online feature store is unreachable"):
         joiner.join(pd.DataFrame({"cid": [1]}))
+
+
+def test_function_inputs_are_typed_by_their_annotations(joiner: FeatureJoiner) -> None:
+    request = pd.DataFrame({"cid": [1], "card": ["x"], "bank_id": [5], "amount": ["10"]})
+    assert joiner.join(request)["ratio"].tolist() == [1.0], "'10' became 10.0 for amount: float"
+    request["amount"] = ["ten"]
+    with pytest.raises(InvalidParameterValue, match="needs amount as float; 'ten' is not"):
+        joiner.join(request)

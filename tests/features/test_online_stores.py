@@ -89,3 +89,17 @@ def test_an_unreachable_redis_is_reported() -> None:
         store.read(SPEND, [(1,)], time.time())
     with pytest.raises(OnlineStoreUnavailable):
         store.write(SPEND, spend_rows((1, 1.0)))
+
+
+def test_several_tables_are_read_in_one_round_trip(online_store: OnlineStore) -> None:
+    online_store.write(SPEND, spend_rows((1, 1.0), (2, 2.0)))
+    online_store.write(OTHER, rows_of(OTHER, pd.DataFrame({"customer_id": [2], "spend": [7.0]})))
+    counter = getattr(online_store, "client", None)  # Redis: count the commands it runs
+    before = counter.info("commandstats").get("cmdstat_mget", {}).get("calls", 0) if counter else 0
+    found = online_store.read_many(
+        [(SPEND, [(2,), (3,)]), (OTHER, [(2,), (1,)]), (SPEND, [])], time.time()
+    )
+    assert found == [[{"spend": 2.0}, None], [{"spend": 7.0}, None], []]
+    if counter is not None:
+        after = counter.info("commandstats")["cmdstat_mget"]["calls"]
+        assert after - before == 1, "one MGET for both tables"

@@ -32,6 +32,11 @@ class FeatureReader(Protocol):
         """Each key's feature values at ``now``, or None when missing or expired, in one
         round trip."""
 
+    def read_many(
+        self, reads: Sequence[tuple[FeatureTable, Sequence[Sequence[Any]]]], now: float
+    ) -> list[list[dict[str, Any] | None]]:
+        """``read`` for several tables at once, still in one round trip."""
+
 
 class OnlineStore(FeatureReader, Protocol):
     def write(self, table: FeatureTable, rows: list[FeatureRow]) -> int:

@@ -64,13 +64,25 @@ class RedisOnlineStore:
     def read(
         self, table: FeatureTable, keys: Sequence[Sequence[Any]], now: float
     ) -> list[dict[str, Any] | None]:
-        if not keys:
-            return []
+        return self.read_many([(table, keys)], now)[0]
+
+    def read_many(
+        self, reads: Sequence[tuple[FeatureTable, Sequence[Sequence[Any]]]], now: float
+    ) -> list[list[dict[str, Any] | None]]:
+        names = [self._key(table, key) for table, keys in reads for key in keys]
+        if not names:
+            return [[] for _ in reads]
         try:
-            values = self.client.mget([self._key(table, key) for key in keys])
+            values = iter(self.client.mget(names))
         except redis.RedisError as error:
             raise OnlineStoreUnavailable(f"the Redis online store failed: {error}") from error
-        return [orjson.loads(value)["v"] if value is not None else None for value in values]
+        return [
+            [
+                orjson.loads(value)["v"] if (value := next(values)) is not None else None
+                for _ in keys
+            ]
+            for _, keys in reads
+        ]
 
     def drop(self, table: FeatureTable) -> None:
         pattern = f"{self.prefix}ft:{table.id}:*"

@@ -72,22 +72,30 @@ class SqliteOnlineStore:
     def read(
         self, table: FeatureTable, keys: Sequence[Sequence[Any]], now: float
     ) -> list[dict[str, Any] | None]:
-        encoded = [encode_key(key) for key in keys]
-        found: dict[str, dict[str, Any]] = {}
+        return self.read_many([(table, keys)], now)[0]
+
+    def read_many(
+        self, reads: Sequence[tuple[FeatureTable, Sequence[Sequence[Any]]]], now: float
+    ) -> list[list[dict[str, Any] | None]]:
+        """One query for every table and key (more only past SQLite's parameter limit)."""
+        wanted = [(table.id, encode_key(key)) for table, keys in reads for key in keys]
+        found: dict[tuple[str, str], dict[str, Any]] = {}
         connection = self._connection()
-        for start in range(0, len(encoded), _MAX_VARIABLES):
-            chunk = encoded[start : start + _MAX_VARIABLES]
-            marks = ",".join("?" * len(chunk))
+        for start in range(0, len(wanted), _MAX_VARIABLES // 2):
+            chunk = wanted[start : start + _MAX_VARIABLES // 2]
+            pairs = ",".join(["(?, ?)"] * len(chunk))
             query = (
-                "SELECT key, value FROM feature_values WHERE table_id = ? "
-                f"AND key IN ({marks}) AND (expires_at IS NULL OR expires_at > ?)"
+                "SELECT table_id, key, value FROM feature_values WHERE (table_id, key) IN "
+                f"(VALUES {pairs}) AND (expires_at IS NULL OR expires_at > ?)"
             )
+            flat = [part for pair in chunk for part in pair]
             try:
-                for key, value in connection.execute(query, (table.id, *chunk, now)):
-                    found[key] = orjson.loads(value)["v"]
+                for table_id, key, value in connection.execute(query, (*flat, now)):
+                    found[(table_id, key)] = orjson.loads(value)["v"]
             except sqlite3.Error as error:
                 raise OnlineStoreUnavailable(f"the SQLite online store failed: {error}") from error
-        return [found.get(key) for key in encoded]
+        values = iter(wanted)
+        return [[found.get(next(values)) for _ in keys] for _, keys in reads]
 
     def drop(self, table: FeatureTable) -> None:
         self._connection().execute("DELETE FROM feature_values WHERE table_id = ?", (table.id,))
