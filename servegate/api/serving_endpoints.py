@@ -32,6 +32,7 @@ from servegate.errors import InvalidParameterValue, ResourceDoesNotExist
 from servegate.features.spec import check_lookups, lookups_of
 from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.responses import OrjsonResponse
+from servegate.observability import metrics
 from servegate.observability.logs import endpoint_group
 from servegate.store.models import SERVING_ENDPOINT, EndpointRow
 from servegate.store.principals import CREATE_ENDPOINTS
@@ -236,6 +237,13 @@ async def endpoint_events(request: Request) -> Response:
     return _json({"events": [event_body(row) for row in rows]})
 
 
+async def endpoint_metrics(request: Request) -> Response:
+    """This endpoint's metrics alone, in the OpenMetrics text format."""
+    endpoint, _ = await _authorized(request, "CAN_VIEW")
+    body = await run_in_threadpool(metrics.exposition, endpoint.name)
+    return Response(body, media_type=metrics.CONTENT_TYPE)
+
+
 async def well_known_config(request: Request) -> Response:
     return JSONResponse({})
 
@@ -250,6 +258,7 @@ routes = [
     Route(BASE + "/{name}/rate-limits", put_rate_limits, methods=["PUT"]),
     Route(BASE + "/{name}/ai-gateway", put_ai_gateway, methods=["PUT"]),
     Route(BASE + "/{name}/events", endpoint_events, methods=["GET"]),
+    Route(BASE + "/{name}/metrics", endpoint_metrics, methods=["GET"]),
     Route(BASE + "/{name}/served-models/{served}/logs", served_model_logs, methods=["GET"]),
     Route(
         BASE + "/{name}/served-models/{served}/build-logs",

@@ -29,6 +29,7 @@ class ReplicaSpec:
     environment_vars: dict[str, str] = field(default_factory=dict)
     max_batch_rows: int | None = None  # None: the replica's default
     max_batch_wait_ms: float | None = None
+    endpoint_name: str = ""  # the endpoint it serves, for its metrics' labels
 
     @property
     def served_name(self) -> str:

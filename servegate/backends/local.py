@@ -28,6 +28,7 @@ from servegate.backends.base import (
 from servegate.backends.clients import ReplicaClient
 from servegate.backends.zygote import ForkedProcess, Zygote, ZygoteUnavailable
 from servegate.errors import ServegateError
+from servegate.observability import metrics
 from servegate.observability.logs import LogPaths
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,8 @@ class LocalBackend:
             str(spec.concurrency),
             *self.limit_args,
             *batching_args(spec),
+            f"--metrics-endpoint={spec.endpoint_name}",
+            f"--metrics-served={spec.served_name}",
         ]
         tables_file = socket.with_suffix(".tables.json")
         address = f"unix:{socket}"
@@ -215,6 +218,7 @@ class LocalBackend:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(process.wait(), _PROBE_INTERVAL_S)
         code = await process.wait()
+        metrics.process_gone(process.pid)
         self._processes.pop(replica, None)
         socket.unlink(missing_ok=True)
         socket.with_suffix(".tables.json").unlink(missing_ok=True)

@@ -59,6 +59,12 @@ def replica(
         Path | None,
         typer.Option(help="JSON file of feature table definitions (as the API lists them)."),
     ] = None,
+    metrics_endpoint: Annotated[
+        str, typer.Option(help="The endpoint label of this replica's metrics.")
+    ] = "",
+    metrics_served: Annotated[
+        str, typer.Option(help="The served_model label of this replica's metrics.")
+    ] = "",
     feature_spec: Annotated[
         Path | None,
         typer.Option(help="For MODEL_URI feature-spec:NAME: the spec (FeatureSpec.to_dict JSON)."),
@@ -82,6 +88,7 @@ def replica(
         concurrency=concurrency,
         fast_path=fast_path,
         batching=Batching(max_batch_rows, batch_wait_ms / 1000),
+        metrics_labels=(metrics_endpoint, metrics_served),
         features=FeatureSource(online_store, online_store_prefix, feature_tables, feature_spec),
     )
     raise typer.Exit(code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from starlette.applications import Starlette
 
 from servegate.cli.app import app
 from servegate.observability.gateway_logging import configure_gateway_logging
+from servegate.observability.metrics_dir import prepare_metrics_dir
 from servegate.settings import Settings
 
 
@@ -66,6 +68,7 @@ def serve(
 
 def run_gateway(settings: Settings) -> None:
     configure_gateway_logging()
+    prepare_metrics_dir(settings.home / "metrics" / str(os.getpid()))
     if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
         typer.echo("error: --ssl-certfile and --ssl-keyfile go together", err=True)
         raise typer.Exit(2)

@@ -42,6 +42,7 @@ class FeatureJoiner:
         self.tables = dict(tables)
         self.store = store
         self.column_types = dict(column_types or {})
+        self.on_read: Callable[[float], None] | None = None  # told each read's seconds
         self.input_types = [_input_types(function.function) for function in spec.functions]
 
     def join(self, frame: pd.DataFrame, as_of: float | None = None) -> pd.DataFrame:
@@ -55,12 +56,15 @@ class FeatureJoiner:
             if (needed := self._keys_for(frame, lookup)) is not None
         ]
         reads = [(self.tables[lookup.table_name], keys) for lookup, _, keys in planned]
+        started = time.perf_counter()
         try:
             found = self.store.read_many(reads, as_of) if reads else []
         except OnlineStoreUnavailable as error:
             raise TemporarilyUnavailable(
                 f"The online feature store is unreachable: {error}", retry_after=_RETRY_AFTER_S
             ) from error
+        if reads and self.on_read is not None:
+            self.on_read(time.perf_counter() - started)
         for (lookup, rows, keys), values in zip(planned, found, strict=True):
             self._fill(frame, lookup, rows, keys, values)
         for function, types in zip(self.spec.functions, self.input_types, strict=True):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import orjson
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -34,12 +35,13 @@ from servegate.errors import ServegateError, error_response
 from servegate.features.online import open_online_store
 from servegate.features.tables import table_json
 from servegate.gateway import dataplane, model_dataplane
-from servegate.gateway.context import GatewayContext
+from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.limits import HeaderLimitMiddleware
 from servegate.gateway.rate_limits import LocalRateLimiter, SharedRateLimiter
 from servegate.gateway.role import GatewayRole
 from servegate.gateway.routing import RoutingTable
 from servegate.gateway.shared_routing import RoutingFollower
+from servegate.observability import metrics
 from servegate.observability.audit import AuditLog, AuditMiddleware
 from servegate.observability.logs import LogPaths
 from servegate.reconciler.autoscaling import ScalingTimings
@@ -90,6 +92,15 @@ class Gateway:
 
 async def health(request: Request) -> Response:
     return PlainTextResponse("OK\n")
+
+
+async def prometheus_metrics(request: Request) -> Response:
+    """Every endpoint's metrics, from every process (administrators: Prometheus scrapes with
+    a token)."""
+    context: GatewayContext = request.app.state.context
+    context.access.require_admin(caller_of(request), "read every endpoint's metrics")
+    body = await run_in_threadpool(metrics.exposition)
+    return Response(body, media_type=metrics.CONTENT_TYPE)
 
 
 async def unknown_route(request: Request) -> Response:
@@ -260,6 +271,7 @@ def build_gateway(settings: Settings) -> Gateway:
         *model_dataplane.routes,
         Route("/health", health, methods=["GET"]),
         Route("/ping", health, methods=["GET"]),
+        Route("/metrics", prometheus_metrics, methods=["GET"]),
         *serving_endpoints.routes,
         *feature_tables_api.routes,
         *feature_specs_api.routes,

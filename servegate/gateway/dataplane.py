@@ -25,12 +25,15 @@ from servegate.backends.clients import (
 from servegate.body import read_limited_body
 from servegate.errors import (
     DeadlineExceeded,
+    RequestLimitExceeded,
     ResourceDoesNotExist,
+    ServegateError,
     TemporarilyUnavailable,
 )
 from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.routing import EndpointRoutes
 from servegate.gateway.traffic import choose_served
+from servegate.observability import metrics
 from servegate.store.models import SERVING_ENDPOINT
 
 SERVED_MODEL_HEADER = "served-model-name"
@@ -57,7 +60,11 @@ async def _routes_of(request: Request, context: GatewayContext, name: str) -> En
             f"Endpoint '{name}' is not ready yet; its served models are starting.",
             retry_after=_RETRY_AFTER_S,
         )
-    await context.rate_limiter.check(endpoint_id, routes.rate_limits, caller)
+    try:
+        await context.rate_limiter.check(endpoint_id, routes.rate_limits, caller)
+    except RequestLimitExceeded:
+        metrics.RATE_LIMITED.labels(name).inc()
+        raise
     return routes
 
 
@@ -177,6 +184,39 @@ async def _invoke(request: Request, served: str | None) -> Response:
     context: GatewayContext = request.app.state.context
     routes = await _routes_of(request, context, request.path_params["name"])
     served = _pick_served(routes, served)
+    with _Measured(routes.name, served) as measured:
+        response = await _serve(request, context, routes, served)
+        measured.status = response.status_code
+        return response
+
+
+class _Measured:
+    """Counts a request to a served model by status, and times it."""
+
+    def __init__(self, endpoint: str, served: str) -> None:
+        self.endpoint = endpoint
+        self.served = served
+        self.status = 500
+
+    def __enter__(self) -> _Measured:
+        self.started = time.perf_counter()
+        metrics.INFLIGHT.labels(self.endpoint, self.served).inc()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> None:
+        metrics.INFLIGHT.labels(self.endpoint, self.served).dec()
+        if isinstance(error, ServegateError):
+            self.status = error.status_code
+        labels = (self.endpoint, self.served)
+        metrics.REQUESTS.labels(*labels, str(self.status)).inc()
+        metrics.LATENCY.labels(*labels).observe(time.perf_counter() - self.started)
+
+
+async def _serve(
+    request: Request, context: GatewayContext, routes: EndpointRoutes, served: str
+) -> Response:
     wakeable = served in routes.scale_to_zero
     ready = routes.ready_replicas(served)
     if not ready and not wakeable:

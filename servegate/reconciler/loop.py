@@ -24,6 +24,7 @@ from servegate.backends.base import Backend, ReplicaHandle, ReplicaKey, ReplicaS
 from servegate.endpoint_config import FEATURE_SPEC_VERSION
 from servegate.gateway.routing import ModelRoutes, RoutingTable, endpoint_routes
 from servegate.gateway.shared_routing import encode
+from servegate.observability import metrics
 from servegate.reconciler.autoscaling import (
     DEFAULT_TIMINGS,
     ScalingBounds,
@@ -97,6 +98,7 @@ class Reconciler:
         self._model_status: dict[str, ModelStatus] = {}
         self._next_restart: dict[ReplicaHandle, float] = {}
         self._wanted_awake: set[tuple[str, str]] = set()  # (endpoint id, served name)
+        self._endpoint_names: dict[str, str] = {}
         self._wake = asyncio.Event()
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -126,6 +128,7 @@ class Reconciler:
 
     async def reconcile_once(self) -> None:
         endpoints = await asyncio.to_thread(self.endpoints.list)
+        self._endpoint_names = {endpoint.id: endpoint.name for endpoint in endpoints}
         models = [row.model_name for row in await asyncio.to_thread(self.model_serving.list)]
         registry = await self._read_registry(endpoints, models)
         plan = self._plan(endpoints, models, registry)
@@ -211,7 +214,11 @@ class Reconciler:
                 f"Scaled from {before} to {after} replicas: {load:.1f} requests in flight "
                 f"on average, {self.slots} per replica."
             )
-        logger.info("%s of endpoint %s: %s", key.served_name, key.endpoint_id, message)
+        endpoint = self._endpoint_names.get(key.endpoint_id, key.endpoint_id)
+        logger.info("%s of endpoint %s: %s", key.served_name, endpoint, message)
+        metrics.SCALE_EVENTS.labels(endpoint, key.served_name, kind).inc()
+        if kind == events.WOKEN:
+            metrics.COLD_STARTS.labels(endpoint, key.served_name).inc()
         await asyncio.to_thread(self.events.add, key.endpoint_id, kind, message, key.served_name)
 
     async def _ensure_replicas(self, plan: Plan) -> None:
@@ -310,6 +317,9 @@ class Reconciler:
             registry_checked=self._registry_read_wall_ms > config_start_ms,
         )
         scaling = replica_set.describe() if replica_set else None
+        if scaling is not None:
+            for kind, field in (("wanted", "replicas"), ("ready", "ready_replicas")):
+                metrics.REPLICAS.labels(endpoint.name, row.name, kind).set(scaling[field])
         written = (state.value, message, following.current, scaling)
         if self._written.get(row.id) != written:
             await asyncio.to_thread(

@@ -139,6 +139,7 @@ def _entity_spec(
         environment_vars=dict(row.spec.get("environment_vars") or {}),
         max_batch_rows=row.spec.get("max_batch_rows"),
         max_batch_wait_ms=row.spec.get("max_batch_wait_ms"),
+        endpoint_name=endpoint.name,
     )
 
 

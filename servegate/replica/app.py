@@ -7,6 +7,7 @@ predict. Every error leaves through ``servegate.errors.error_response``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -26,6 +27,7 @@ from servegate.errors import (
     error_response,
 )
 from servegate.features.join import FeatureJoiner
+from servegate.observability import metrics
 from servegate.replica.batching import NO_WAIT_BATCHING, Batcher, Batching
 from servegate.replica.codecs import BodyCodec, codec_for, row_count
 from servegate.replica.encoding import encode_predictions
@@ -81,6 +83,7 @@ def build_app(
     fast_path: FastPath | None = None,
     batching: Batching = NO_WAIT_BATCHING,
     features: FeatureJoiner | None = None,
+    metrics_labels: tuple[str, str] = ("", ""),
 ) -> Starlette:
     """The scoring app for a loaded model; predict runs in worker threads, ``concurrency``
     at a time (the rest queue), so the event loop keeps answering health checks. Requests
@@ -90,7 +93,12 @@ def build_app(
     batcher = None
     if fast_path is not None:
         max_batch_rows = batching.max_rows if fast_path.row_exact else 1
-        batcher = Batcher(fast_path.predict, max_batch_rows, batching.max_wait_s)
+        batcher = Batcher(
+            fast_path.predict,
+            max_batch_rows,
+            batching.max_wait_s,
+            on_batch=metrics.BATCH_ROWS.labels(*metrics_labels).observe,
+        )
 
     async def fast_answer(body: bytes) -> Response | None:
         """The answer by the fast path, or None to take the pyfunc path."""
@@ -128,10 +136,12 @@ def build_app(
         )
         return Response(payload, media_type="application/json")
 
-    return replica_app(invocations, meter)
+    return replica_app(invocations, meter, metrics_labels)
 
 
-def replica_app(invocations: Endpoint, meter: LoadMeter) -> Starlette:
+def replica_app(
+    invocations: Endpoint, meter: LoadMeter, metrics_labels: tuple[str, str]
+) -> Starlette:
     """A replica's app around its ``/invocations``: MLflow's health and version routes, the
     load the autoscaler reads, and every error in the API's shape."""
 
@@ -144,13 +154,22 @@ def replica_app(invocations: Endpoint, meter: LoadMeter) -> Starlette:
     async def load(request: Request) -> Response:
         return JSONResponse(meter.reading())
 
+    latency = metrics.REPLICA_LATENCY.labels(*metrics_labels)
+
+    async def timed(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            return await invocations(request)
+        finally:
+            latency.observe(time.perf_counter() - started)
+
     return Starlette(
         routes=[
             Route("/ping", ping, methods=["GET"]),
             Route("/health", ping, methods=["GET"]),
             Route("/version", version, methods=["GET"]),
             Route("/load", load, methods=["GET"]),
-            Route("/invocations", invocations, methods=["POST"]),
+            Route("/invocations", timed, methods=["POST"]),
         ],
         exception_handlers={
             ServegateError: servegate_error,

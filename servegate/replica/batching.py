@@ -59,13 +59,15 @@ class Batcher:
         predict: Callable[[np.ndarray], Any],
         max_rows: int = DEFAULT_MAX_ROWS,
         max_wait_s: float = 0.0,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
+        """``on_batch``: told the rows of every predict call (the batch-size metric)."""
         self.predict = predict
+        self.on_batch = on_batch
         self.max_rows = max_rows
         self.max_wait_s = max_wait_s
         self._queue: deque[_Waiting] = deque()
         self._draining: asyncio.Task[None] | None = None
-        self.batches = 0  # predict calls made (batch-size metrics will read it)
         self._call_s = _UNKNOWN  # moving average of a predict call's duration
 
     async def submit(self, rows: np.ndarray) -> Any:
@@ -101,7 +103,8 @@ class Batcher:
         return batch
 
     async def _predict_batch(self, batch: list[_Waiting]) -> None:
-        self.batches += 1
+        if self.on_batch is not None:
+            self.on_batch(sum(len(waiting.rows) for waiting in batch))
         if len(batch) == 1:
             await self._predict_alone(batch[0])
             return

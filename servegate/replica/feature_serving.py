@@ -35,7 +35,11 @@ def _outputs(joiner: FeatureJoiner, content_type: str, body: bytes, max_rows: in
 
 
 def build_feature_serving_app(
-    joiner: FeatureJoiner, max_request_bytes: int, concurrency: int, max_rows: int
+    joiner: FeatureJoiner,
+    max_request_bytes: int,
+    concurrency: int,
+    max_rows: int,
+    metrics_labels: tuple[str, str] = ("", ""),
 ) -> Starlette:
     limiter = anyio.CapacityLimiter(concurrency)
     meter = LoadMeter()
@@ -52,4 +56,4 @@ def build_feature_serving_app(
         finally:
             meter.end()
 
-    return replica_app(invocations, meter)
+    return replica_app(invocations, meter, metrics_labels)

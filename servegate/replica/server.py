@@ -24,6 +24,7 @@ from servegate.features.join import FeatureJoiner, describe_features
 from servegate.features.online import open_online_store
 from servegate.features.spec import METADATA_KEY, FeatureSpec
 from servegate.features.tables import tables_from_json
+from servegate.observability import metrics
 from servegate.replica.app import build_app
 from servegate.replica.batching import NO_WAIT_BATCHING, Batching
 from servegate.replica.buildlog import BuildLog
@@ -131,6 +132,7 @@ def run_replica(
     fast_path: bool = True,
     batching: Batching = NO_WAIT_BATCHING,
     features: FeatureSource = FeatureSource(),
+    metrics_labels: tuple[str, str] = ("", ""),
 ) -> int:
     """Load ``model_uri``, then serve it until SIGTERM; returns the process exit code
     (0 after a graceful stop, ``EXIT_LOAD_FAILED`` if the model never loaded, in which case
@@ -147,7 +149,10 @@ def run_replica(
             build_log.write(f"failed to load {model_uri}: {type(error).__name__}: {reason}")
             return EXIT_LOAD_FAILED
         build_log.write(f"feature serving: {describe_features(served)}")
-        app = build_feature_serving_app(served, max_request_bytes, concurrency, max_rows)
+        served.on_read = metrics.FEATURE_LOOKUP.labels(*metrics_labels).observe
+        app = build_feature_serving_app(
+            served, max_request_bytes, concurrency, max_rows, metrics_labels
+        )
         return _serve(app, host, port, uds, build_log, lambda: None)
     try:
         model, artifacts = load(model_uri, cache_dir, build_log)
@@ -159,11 +164,14 @@ def run_replica(
         return EXIT_LOAD_FAILED
     if joiner is not None:
         build_log.write(f"feature lookups: {describe_features(joiner)}")
+        joiner.on_read = metrics.FEATURE_LOOKUP.labels(*metrics_labels).observe
     fast = None
     if fast_path and joiner is None:
         fast, verdict = compile_fast_path(model)
         build_log.write(f"fast path: {verdict}")
-    app = build_app(model, max_request_bytes, concurrency, max_rows, fast, batching, joiner)
+    app = build_app(
+        model, max_request_bytes, concurrency, max_rows, fast, batching, joiner, metrics_labels
+    )
     return _serve(app, host, port, uds, build_log, artifacts.cleanup)
 
 

@@ -192,14 +192,16 @@ def test_batched_predictions_equal_unbatched_request_by_request(
     assert fast_of(forest).row_exact and not fast_of(proba).row_exact
     for model in (proba, forest):
         fast = fast_of(model)
-        batcher = Batcher(fast.predict, max_rows=64 if fast.row_exact else 1)
+        calls: list[int] = []
+        batcher = Batcher(fast.predict, max_rows=64 if fast.row_exact else 1, on_batch=calls.append)
 
         async def all_at_once(batcher: Batcher = batcher) -> list[object]:
             return await asyncio.gather(*(batcher.submit(rows) for rows in requests))
 
         batched = asyncio.run(all_at_once())
         if fast.row_exact:
-            assert batcher.batches < len(requests), "concurrent requests were merged"
+            assert len(calls) < len(requests), "concurrent requests were merged"
+        assert sum(calls) == sum(len(rows) for rows in requests), "every row, once"
         for rows, answer in zip(requests, batched, strict=True):
             alone = model.pyfunc.predict(pd.DataFrame(rows, columns=COLUMNS))
             assert encode_predictions(answer) == encode_predictions(alone)
