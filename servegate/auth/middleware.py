@@ -6,8 +6,10 @@ too. The principal is put in the ASGI scope for the routes.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -36,6 +38,7 @@ class AuthMiddleware:
     def __init__(self, app: ASGIApp, access: AccessControl) -> None:
         self.app = app
         self.access = access
+        self.catch_up = CatchUp(access)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in PUBLIC_PATHS:
@@ -48,6 +51,9 @@ class AuthMiddleware:
                 break
         token = presented_token(authorization)
         caller = self.access.authenticate(token) if token else None
+        if caller is None and token:  # perhaps made a moment ago, through another process
+            await self.catch_up.run()
+            caller = self.access.authenticate(token)
         if caller is None:
             await _reject(
                 send,
@@ -58,6 +64,27 @@ class AuthMiddleware:
             return
         scope["servegate.caller"] = caller
         await self.app(scope, receive, send)
+
+
+class CatchUp:
+    """Re-reads the access snapshot for a token it does not know yet (created through
+    another gateway process): callers arriving together share one read, and unknown tokens
+    cause at most one read per ``MIN_INTERVAL_S``, however many arrive."""
+
+    MIN_INTERVAL_S = 0.5
+
+    def __init__(self, access: AccessControl) -> None:
+        self.access = access
+        self._lock = asyncio.Lock()
+        self._read_at = float("-inf")
+
+    async def run(self) -> None:
+        arrived = time.monotonic()
+        async with self._lock:
+            if self._read_at >= arrived or time.monotonic() - self._read_at < self.MIN_INTERVAL_S:
+                return  # a read began after this caller arrived, or one just happened
+            self._read_at = time.monotonic()
+            await asyncio.to_thread(self.access.refresh)
 
 
 async def _reject(send: Send, message: str) -> None:

@@ -194,24 +194,22 @@ class _Measured:
     """Counts a request to a served model by status, and times it."""
 
     def __init__(self, endpoint: str, served: str) -> None:
-        self.endpoint = endpoint
-        self.served = served
+        self.series = metrics.served_series(endpoint, served)
         self.status = 500
 
     def __enter__(self) -> _Measured:
         self.started = time.perf_counter()
-        metrics.INFLIGHT.labels(self.endpoint, self.served).inc()
+        self.series.inflight.inc()
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, _: object
     ) -> None:
-        metrics.INFLIGHT.labels(self.endpoint, self.served).dec()
+        self.series.inflight.dec()
         if isinstance(error, ServegateError):
             self.status = error.status_code
-        labels = (self.endpoint, self.served)
-        metrics.REQUESTS.labels(*labels, str(self.status)).inc()
-        metrics.LATENCY.labels(*labels).observe(time.perf_counter() - self.started)
+        self.series.requests(self.status).inc()
+        self.series.latency.observe(time.perf_counter() - self.started)
 
 
 async def _serve(

@@ -9,8 +9,11 @@ replica that died since still count, and a restarted replica adds to its predece
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import (
     REGISTRY,
@@ -75,6 +78,29 @@ FEATURE_LOOKUP = Histogram(
     LABELS,
     buckets=LATENCY_BUCKETS,
 )
+
+
+@dataclass
+class ServedSeries:
+    """The gateway's per-request series of one served model, labelled once."""
+
+    labels: tuple[str, str]
+    inflight: Any
+    latency: Any
+    by_status: dict[int, Any] = field(default_factory=dict)
+
+    def requests(self, status: int) -> Any:
+        counter = self.by_status.get(status)
+        if counter is None:
+            counter = self.by_status[status] = REQUESTS.labels(*self.labels, str(status))
+        return counter
+
+
+@functools.lru_cache(maxsize=4096)
+def served_series(endpoint: str, served: str) -> ServedSeries:
+    """The hot path's series for a served model: ``labels`` looked up once, not per request."""
+    labels = (endpoint, served)
+    return ServedSeries(labels, INFLIGHT.labels(*labels), LATENCY.labels(*labels))
 
 
 def process_gone(pid: int) -> None:
