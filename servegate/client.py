@@ -127,6 +127,11 @@ class ServegateClient:
     def endpoint(self, name: str) -> dict[str, Any]:
         return self.request("GET", f"/api/2.0/serving-endpoints/{name}")
 
+    def endpoint_events(self, name: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """The endpoint's history: config updates, replica exits, scaling (oldest first)."""
+        path = f"/api/2.0/serving-endpoints/{name}/events"
+        return self.request("GET", path, params={"limit": limit})["events"]
+
     def permissions(self, endpoint_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/2.0/permissions/serving-endpoints/{endpoint_id}")
 
