@@ -140,31 +140,23 @@ def test_scaled_to_zero_wakes_on_the_next_request(gateway: GatewayProcess) -> No
     kinds = [event["event_type"] for event in events(gateway, "sleepy")]
     assert kinds[-2:] == ["SCALED_TO_ZERO", "WOKEN_FROM_ZERO"], kinds
 
-    shown = subprocess.run(
-        [sys.executable, "-m", "servegate", "events", "sleepy", "--json"]
-        + ["--url", gateway.url, "--token", gateway.token],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    shown = events_cli(gateway, "sleepy", "--json")
     assert shown.returncode == 0, shown.stderr
     assert [e["event_type"] for e in json.loads(shown.stdout)] == kinds
-    table = subprocess.run(
-        [sys.executable, "-m", "servegate", "events", "sleepy"]
-        + ["--url", gateway.url, "--token", gateway.token],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    table = events_cli(gateway, "sleepy")
     assert table.returncode == 0 and "WOKEN_FROM_ZERO" in table.stdout
-    missing = subprocess.run(
-        [sys.executable, "-m", "servegate", "events", "no-such-endpoint"]
+    missing = events_cli(gateway, "no-such-endpoint")
+    assert missing.returncode == 1 and "does not exist" in missing.stdout
+
+
+def events_cli(gateway: GatewayProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "servegate", "events", *args]
         + ["--url", gateway.url, "--token", gateway.token],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert missing.returncode == 1 and "does not exist" in missing.stdout
 
 
 def test_a_wake_longer_than_the_bound_gets_503_with_retry_after(gateway: GatewayProcess) -> None:
