@@ -222,6 +222,7 @@ def build_gateway(settings: Settings) -> Gateway:
         RoutingFollower(shared_routing, routing),
         routing,
         wake_requests,
+        endpoints.mark_restarting,
     )
     context = GatewayContext(
         settings=settings,
@@ -247,6 +248,7 @@ def build_gateway(settings: Settings) -> Gateway:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await role.begin()
         tasks = [
             asyncio.create_task(role.run()),
             asyncio.create_task(refresh_access(access)),

@@ -33,8 +33,12 @@ class GatewayRole:
         follower: RoutingFollower,
         routing: RoutingTable,
         wake_requests: WakeRequestStore,
+        leading_begins: Callable[[], None],
     ) -> None:
+        """``leading_begins``: run (in a thread) whenever this process takes the lead."""
         self.lease = lease
+        self.leading_begins = leading_begins
+        self._holds_lease = False
         self.wake_requests = wake_requests
         self.make_reconciler = make_reconciler
         self.follower = follower
@@ -55,9 +59,20 @@ class GatewayRole:
         else:
             await asyncio.to_thread(self.wake_requests.request, endpoint_id, served_name)
 
+    async def begin(self) -> None:
+        """The first try for the lease, before the gateway answers anything: a process that
+        leads marks the served entities as starting at once, not a request later."""
+        if await asyncio.to_thread(self.lease.try_acquire):
+            await asyncio.to_thread(self.leading_begins)
+            self._holds_lease = True
+
     async def run(self) -> None:
         while True:
-            if await asyncio.to_thread(self.lease.try_acquire):
+            if self._holds_lease:
+                self._holds_lease = False
+                await self._lead()
+            elif await asyncio.to_thread(self.lease.try_acquire):
+                await asyncio.to_thread(self.leading_begins)
                 await self._lead()
             else:
                 self.routing.follow(self.follower.catch_up)

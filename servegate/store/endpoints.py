@@ -235,6 +235,20 @@ class EndpointStore:
                 )
             )
 
+    def mark_restarting(self) -> None:
+        """A process begins to lead: the replicas of whoever led before are gone, so no
+        served entity is READY until this one's replicas are (GET must not say READY
+        while the data plane has nothing to send to)."""
+        with self.database.session() as session:
+            session.execute(
+                update(ServedEntityRow)
+                .where(ServedEntityRow.deployment_state == Deployment.READY.value)
+                .values(
+                    deployment_state=Deployment.CREATING.value,
+                    state_message="Starting its replica: the gateway started.",
+                )
+            )
+
     def promote(self, endpoint_id: str, version: int) -> bool:
         """Make pending config ``version`` the active one, atomically. False if superseded."""
         with self.database.session() as session:

@@ -79,6 +79,19 @@ def test_entity_state_and_tags(database: Database) -> None:
     assert [(t.key, t.value) for t in tags] == [("a", "2")]
 
 
+def test_a_new_leader_marks_ready_entities_as_starting(database: Database) -> None:
+    store = EndpointStore(database)
+    ready = store.create("ready", "alice", ADMIN_ID, config("1")).configs[0].entities[0].id
+    failed = store.create("failed", "alice", ADMIN_ID, config("1")).configs[0].entities[0].id
+    store.set_entity_state(ready, Deployment.READY, "Serving.", "1")
+    store.set_entity_state(failed, Deployment.FAILED, "Broken.", "1")
+    store.mark_restarting()
+    entity = store.get("ready").configs[0].entities[0]
+    assert entity.deployment_state == "DEPLOYMENT_CREATING"
+    assert "gateway started" in entity.state_message
+    assert store.get("failed").configs[0].entities[0].deployment_state == "DEPLOYMENT_FAILED"
+
+
 def test_concurrent_updates_exactly_one_wins(database: Database) -> None:
     store = EndpointStore(database)
     endpoint = store.create("e", "alice", ADMIN_ID, config("1"))
