@@ -19,7 +19,7 @@ import pandas as pd
 
 from servegate.errors import InvalidParameterValue, TemporarilyUnavailable
 from servegate.features.online.base import FeatureReader, OnlineStoreUnavailable
-from servegate.features.spec import FeatureLookup, FeatureSpec
+from servegate.features.spec import FeatureLookup, FeatureSpec, check_lookups
 from servegate.features.tables import FeatureTable, key_of
 
 _RETRY_AFTER_S = 2
@@ -37,7 +37,7 @@ class FeatureJoiner:
         """``column_types``: the dtype the model's signature gives a column; a looked-up or
         computed column is cast to it where that keeps every value (an integer feature
         into a double input), so the table's types need not match the model's exactly."""
-        spec.check(tables)
+        check_lookups(spec.lookups, tables)
         self.spec = spec
         self.tables = dict(tables)
         self.store = store

@@ -103,9 +103,6 @@ class FeatureSpec:
             ),
         )
 
-    def check(self, tables: Mapping[str, FeatureTable]) -> None:
-        check_lookups(self.lookups, tables)
-
 
 def lookups_of(data: Mapping[str, Any]) -> tuple[FeatureLookup, ...]:
     """A stored spec's lookups, without touching its (pickled) functions."""

@@ -317,11 +317,11 @@ class Reconciler:
             registry_checked=self._registry_read_wall_ms > config_start_ms,
         )
         scaling = replica_set.describe() if replica_set else None
-        if scaling is not None:
-            for kind, field in (("wanted", "replicas"), ("ready", "ready_replicas")):
-                metrics.REPLICAS.labels(endpoint.name, row.name, kind).set(scaling[field])
         written = (state.value, message, following.current, scaling)
         if self._written.get(row.id) != written:
+            if scaling is not None:
+                for kind, field in (("wanted", "replicas"), ("ready", "ready_replicas")):
+                    metrics.REPLICAS.labels(endpoint.name, row.name, kind).set(scaling[field])
             await asyncio.to_thread(
                 self.endpoints.set_entity_state, row.id, state, message, following.current, scaling
             )
