@@ -7,6 +7,7 @@ client.model_status("churn")["state"]
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,21 @@ class ServegateClientError(Exception):
         self.message = message
 
 
+def _body_of(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON body; an error answer raises ``ServegateClientError``."""
+    try:
+        body = response.json() if response.content else {}
+    except ValueError:
+        body = {"message": response.text}
+    if response.is_error:
+        raise ServegateClientError(
+            response.status_code,
+            body.get("error_code", "ERROR"),
+            body.get("message", response.reason_phrase),
+        )
+    return body
+
+
 class ServegateClient:
     def __init__(self, url: str, token: str, timeout: float = 60.0) -> None:
         self._http = httpx.Client(
@@ -41,17 +57,21 @@ class ServegateClient:
             raise ServegateClientError(
                 0, "UNREACHABLE", f"{self._http.base_url}: {error}"
             ) from error
+        return _body_of(response)
+
+    def _stream(self, path: str, params: dict[str, str]) -> Iterator[str]:
+        """A streamed text answer, chunk by chunk as it arrives (no read timeout)."""
+        timeout = httpx.Timeout(self._http.timeout.connect, read=None)
         try:
-            body = response.json() if response.content else {}
-        except ValueError:
-            body = {"message": response.text}
-        if response.is_error:
+            with self._http.stream("GET", path, params=params, timeout=timeout) as response:
+                if response.is_error:
+                    response.read()
+                    _body_of(response)
+                yield from response.iter_text()
+        except httpx.TransportError as error:
             raise ServegateClientError(
-                response.status_code,
-                body.get("error_code", "ERROR"),
-                body.get("message", response.reason_phrase),
-            )
-        return body
+                0, "UNREACHABLE", f"{self._http.base_url}: {error}"
+            ) from error
 
     # -- per-model serving --------------------------------------------------------------
 
@@ -131,6 +151,16 @@ class ServegateClient:
         """The endpoint's history: config updates, replica exits, scaling (oldest first)."""
         path = f"/api/2.0/serving-endpoints/{name}/events"
         return self.request("GET", path, params={"limit": limit})["events"]
+
+    def served_model_logs(self, endpoint: str, served: str, *, build: bool = False) -> str:
+        """The newest lines of a served model's log (``build``: its build log)."""
+        return self.request("GET", _log_path(endpoint, served, build))["logs"]
+
+    def follow_served_model_logs(
+        self, endpoint: str, served: str, *, build: bool = False
+    ) -> Iterator[str]:
+        """The newest lines, then each line as it is written, until the caller stops."""
+        return self._stream(_log_path(endpoint, served, build), {"follow": "true"})
 
     def permissions(self, endpoint_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/2.0/permissions/serving-endpoints/{endpoint_id}")
@@ -221,3 +251,8 @@ class ServegateClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _log_path(endpoint: str, served: str, build: bool) -> str:
+    kind = "build-logs" if build else "logs"
+    return f"/api/2.0/serving-endpoints/{endpoint}/served-models/{served}/{kind}"

@@ -27,6 +27,8 @@ from __future__ import annotations
 import orjson
 from starlette.responses import Response
 
+from servegate.observability import request_ids
+
 
 class ServegateError(Exception):
     status_code: int = 500
@@ -120,11 +122,14 @@ class DeadlineExceeded(ServegateError):
 
 def error_response(error: ServegateError) -> Response:
     """The single place an error becomes ``{"error_code", "message"}`` on the wire."""
+    headers = error.headers()
+    if (request_id := request_ids.current.get()) is not None:
+        headers[request_ids.HEADER] = request_id
     return Response(
         orjson.dumps(error.to_dict()),
         status_code=error.status_code,
         media_type="application/json",
-        headers=error.headers(),
+        headers=headers,
     )
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from servegate.observability.log_format import LogFormat
+
 DEFAULT_PORT = 8080
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 MAX_ROWS_PER_REQUEST = 100_000
@@ -54,6 +56,16 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="How long a request waits for a replica to start from zero."
     )
     workers: int = Field(default=1, ge=1, le=64)
+    log_format: LogFormat = Field(
+        default=LogFormat.TEXT, description="text or json lines, for the gateway and replicas."
+    )
+    access_log: bool = Field(
+        default=False, description="One log line per request, in the gateway and replicas."
+    )
+    log_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=4096, description="A replica log rotates past this size."
+    )
+    log_backups: int = Field(default=5, ge=0, description="Rotated replica logs kept.")
     process_token: str | None = Field(
         default=None,
         description="Internal: the token replicas use to reach the registry, shared by workers.",

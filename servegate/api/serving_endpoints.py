@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from servegate.api.serving_schemas import (
@@ -33,7 +31,7 @@ from servegate.features.spec import check_lookups, lookups_of
 from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.responses import OrjsonResponse
 from servegate.observability import metrics
-from servegate.observability.logs import endpoint_group
+from servegate.observability.logs import endpoint_group, follow, tail
 from servegate.store.models import SERVING_ENDPOINT, EndpointRow
 from servegate.store.principals import CREATE_ENDPOINTS
 
@@ -193,6 +191,8 @@ async def put_ai_gateway(request: Request) -> Response:
 
 
 async def _served_log(request: Request, build: bool) -> Response:
+    """``{"logs": ...}``: the newest lines; with ``?follow=true`` (a servegate extension) a
+    plain-text stream of them and then of each line as it is written, until the client goes."""
     context = _context(request)
     endpoint, _ = await _authorized(request, "CAN_MANAGE")
     name, served = endpoint.name, request.path_params["served"]
@@ -205,7 +205,17 @@ async def _served_log(request: Request, build: bool) -> Response:
         if build
         else context.log_paths.log(group, served)
     )
-    return _json({"logs": await run_in_threadpool(_tail, path)})
+    if _flag(request, "follow"):
+        return StreamingResponse(follow(path, LOG_TAIL_BYTES), media_type="text/plain")
+    text = (await run_in_threadpool(tail, path, LOG_TAIL_BYTES)).decode(errors="replace")
+    return _json({"logs": text})
+
+
+def _flag(request: Request, name: str) -> bool:
+    value = request.query_params.get(name, "false").lower()
+    if value not in ("true", "false"):
+        raise InvalidParameterValue(f"{name} must be true or false, not {value!r}.")
+    return value == "true"
 
 
 async def served_model_logs(request: Request) -> Response:
@@ -214,17 +224,6 @@ async def served_model_logs(request: Request) -> Response:
 
 async def served_model_build_logs(request: Request) -> Response:
     return await _served_log(request, build=True)
-
-
-def _tail(path: Path) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - LOG_TAIL_BYTES))
-            return handle.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
 
 
 async def endpoint_events(request: Request) -> Response:

@@ -74,6 +74,9 @@ class Backend(Protocol):
     async def close(self) -> None:
         """Release what ``warm`` took (when the gateway stops)."""
 
+    async def tend(self) -> None:
+        """Upkeep while this process leads (rotating logs, say); runs until cancelled."""
+
     async def start(self, spec: ReplicaSpec, restarts: int = 0) -> ReplicaHandle:
         """Launch a replica and return at once; its status moves to READY or FAILED."""
 

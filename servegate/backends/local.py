@@ -29,7 +29,7 @@ from servegate.backends.clients import ReplicaClient
 from servegate.backends.zygote import ForkedProcess, Zygote, ZygoteUnavailable
 from servegate.errors import ServegateError
 from servegate.observability import metrics
-from servegate.observability.logs import LogPaths
+from servegate.observability.logs import LogPaths, LogRotator
 
 logger = logging.getLogger(__name__)
 
@@ -72,22 +72,24 @@ class LocalBackend:
         log_paths: LogPaths,
         replica_env: dict[str, str],
         start_timeout_s: float,
-        limit_args: list[str],
+        replica_args: list[str],
         resolve_environment: Callable[[dict[str, str]], dict[str, str]],
         zygote: Zygote | None = None,
         feature_tables: Callable[[], bytes] | None = None,
         feature_spec: Callable[[str], bytes] | None = None,
+        rotator: LogRotator | None = None,
     ) -> None:
         self.socket_dir = socket_directory(run_dir)
         self.model_cache_dir = model_cache_dir
         self.log_paths = log_paths
         self.replica_env = replica_env
         self.start_timeout_s = start_timeout_s
-        self.limit_args = limit_args  # the replica's input limits, as its flags
+        self.replica_args = replica_args  # flags every replica gets: input limits, logging
         self.resolve_environment = resolve_environment
         self.zygote = zygote
         self.feature_tables = feature_tables  # the definitions, as JSON, for models with lookups
         self.feature_spec = feature_spec  # a named spec, as JSON, for feature serving
+        self.rotator = rotator
         self._serial = itertools.count()
         self._launching: dict[ReplicaHandle, asyncio.Task[Process]] = {}
         self._processes: dict[ReplicaHandle, Process] = {}
@@ -96,6 +98,11 @@ class LocalBackend:
         """Get ready to start replicas fast (start the zygote)."""
         if self.zygote is not None:
             await self.zygote.warm()
+
+    async def tend(self) -> None:
+        """Rotate the replicas' logs, if asked to."""
+        if self.rotator is not None:
+            await self.rotator.run()
 
     async def close(self) -> None:
         if self.zygote is not None:
@@ -121,7 +128,8 @@ class LocalBackend:
             str(os.getpid()),
             "--concurrency",
             str(spec.concurrency),
-            *self.limit_args,
+            *self.replica_args,
+            f"--log-file={log_path}",
             *batching_args(spec),
             f"--metrics-endpoint={spec.endpoint_name}",
             f"--metrics-served={spec.served_name}",

@@ -6,6 +6,7 @@ from servegate.cli import (  # noqa: F401 (commands)
     access,
     events,
     features,
+    logs,
     models,
     quickstart,
     replica,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from servegate.cli.app import app
+from servegate.observability.log_format import LogFormat
 from servegate.replica.batching import DEFAULT_MAX_ROWS, Batching
 from servegate.settings import MAX_REQUEST_BYTES, MAX_ROWS_PER_REQUEST
 
@@ -69,6 +70,16 @@ def replica(
         Path | None,
         typer.Option(help="For MODEL_URI feature-spec:NAME: the spec (FeatureSpec.to_dict JSON)."),
     ] = None,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="The file stdout and stderr are open on: reopen it when it is rotated away."
+        ),
+    ] = None,
+    log_format: Annotated[LogFormat, typer.Option(help="Log lines as text or JSON.")] = (
+        LogFormat.TEXT
+    ),
+    access_log: Annotated[bool, typer.Option(help="A log line per request.")] = False,
 ) -> None:
     """Serve one model like `mlflow models serve`: /invocations, /ping, /health, /version.
 
@@ -90,5 +101,8 @@ def replica(
         batching=Batching(max_batch_rows, batch_wait_ms / 1000),
         metrics_labels=(metrics_endpoint, metrics_served),
         features=FeatureSource(online_store, online_store_prefix, feature_tables, feature_spec),
+        log_file=log_file,
+        log_format=log_format,
+        access_log=access_log,
     )
     raise typer.Exit(code)

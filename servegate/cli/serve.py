@@ -11,7 +11,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from servegate.cli.app import app
-from servegate.observability.gateway_logging import configure_gateway_logging
+from servegate.observability.log_format import LogFormat, configure_logging
 from servegate.observability.metrics_dir import prepare_metrics_dir
 from servegate.settings import Settings
 
@@ -50,6 +50,13 @@ def serve(
         int | None,
         typer.Option(min=1, max=64, help="Gateway processes sharing the port [default: 1]."),
     ] = None,
+    log_format: Annotated[
+        LogFormat | None, typer.Option(help="Log lines as text or JSON [default: text].")
+    ] = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option("--access-log/--no-access-log", help="A log line per request [default: off]."),
+    ] = None,
 ) -> None:
     """Start the gateway: serving API, data plane, embedded MLflow registry and replicas."""
     settings = make_settings(
@@ -62,12 +69,14 @@ def serve(
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
         workers=workers,
+        log_format=log_format,
+        access_log=access_log,
     )
     run_gateway(settings)
 
 
 def run_gateway(settings: Settings) -> None:
-    configure_gateway_logging()
+    configure_logging(settings.log_format)
     prepare_metrics_dir(settings.home / "metrics" / str(os.getpid()))
     if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
         typer.echo("error: --ssl-certfile and --ssl-keyfile go together", err=True)
@@ -101,6 +110,7 @@ def run_gateway(settings: Settings) -> None:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        log_config=None,
         log_level="warning",
         timeout_graceful_shutdown=30,
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,

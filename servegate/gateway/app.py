@@ -43,7 +43,7 @@ from servegate.gateway.routing import RoutingTable
 from servegate.gateway.shared_routing import RoutingFollower
 from servegate.observability import metrics
 from servegate.observability.audit import AuditLog, AuditMiddleware
-from servegate.observability.logs import LogPaths
+from servegate.observability.logs import LogPaths, LogRotator
 from servegate.reconciler.autoscaling import ScalingTimings
 from servegate.reconciler.leadership import lease_for
 from servegate.reconciler.loop import Reconciler
@@ -186,6 +186,8 @@ def build_gateway(settings: Settings) -> Gateway:
             f"--max-request-bytes={settings.max_request_bytes}",
             f"--max-rows={settings.max_rows_per_request}",
             f"--online-store-prefix={settings.online_store_prefix}",
+            f"--log-format={settings.log_format.value}",
+            "--access-log" if settings.access_log else "--no-access-log",
         ],
         secrets.resolve_environment,
         Zygote(inherited_environment(), settings.logs_dir / "zygote.log")
@@ -193,6 +195,7 @@ def build_gateway(settings: Settings) -> Gateway:
         else None,
         lambda: orjson.dumps([table_json(table) for table in feature_tables.list()]),
         lambda name: orjson.dumps(feature_specs.get(name)["spec"]),
+        LogRotator(settings.logs_dir, settings.log_max_bytes, settings.log_backups),
     )
     model_serving_store = ModelServingStore(database)
     shared_routing = RoutingSnapshotStore(database)

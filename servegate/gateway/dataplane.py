@@ -33,11 +33,12 @@ from servegate.errors import (
 from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.routing import EndpointRoutes
 from servegate.gateway.traffic import choose_served
-from servegate.observability import metrics
+from servegate.observability import metrics, request_ids
+from servegate.observability.access_log import log_access
 from servegate.store.models import SERVING_ENDPOINT
 
 SERVED_MODEL_HEADER = "served-model-name"
-_FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "x-request-id")
+_FORWARDED_REQUEST_HEADERS = ("content-type", "accept")
 _RETRY_AFTER_S = 1
 _WAKE_POLL_S = 0.05
 _WAKE_REPEAT_S = 1.0  # ask again, in case leadership moved while the request waited
@@ -154,11 +155,16 @@ async def _request_parts(request: Request, context: GatewayContext) -> tuple[byt
         for name in _FORWARDED_REQUEST_HEADERS
         if (value := request.headers.get(name)) is not None
     }
+    headers[request_ids.HEADER] = request_ids.current.get() or ""
     return body, headers
 
 
 def _answer(answer: ReplicaAnswer, served: str) -> Response:
-    headers = {"content-type": answer.content_type, SERVED_MODEL_HEADER: served}
+    headers = {
+        "content-type": answer.content_type,
+        SERVED_MODEL_HEADER: served,
+        request_ids.HEADER: request_ids.current.get() or "",
+    }
     if answer.retry_after is not None:
         headers["retry-after"] = answer.retry_after
     return Response(answer.body, status_code=answer.status, headers=headers)
@@ -167,6 +173,14 @@ def _answer(answer: ReplicaAnswer, served: str) -> Response:
 async def relay(request: Request, replicas: list[ReplicaHandle], served: str) -> Response:
     """Forward the request's body to one of ``replicas`` and answer with what it says."""
     context: GatewayContext = request.app.state.context
+    with _Measured(request, context, None, served) as measured:
+        measured.status = (response := await _relay(request, context, replicas, served)).status_code
+        return response
+
+
+async def _relay(
+    request: Request, context: GatewayContext, replicas: list[ReplicaHandle], served: str
+) -> Response:
     ready = [replica for replica in replicas if replica.ready]
     if not ready:
         raise TemporarilyUnavailable(
@@ -181,35 +195,48 @@ async def relay(request: Request, replicas: list[ReplicaHandle], served: str) ->
 
 
 async def _invoke(request: Request, served: str | None) -> Response:
+    request_ids.begin(request.headers.get(request_ids.HEADER))
     context: GatewayContext = request.app.state.context
     routes = await _routes_of(request, context, request.path_params["name"])
     served = _pick_served(routes, served)
-    with _Measured(routes.name, served) as measured:
+    with _Measured(request, context, routes.name, served) as measured:
         response = await _serve(request, context, routes, served)
         measured.status = response.status_code
         return response
 
 
 class _Measured:
-    """Counts a request to a served model by status, and times it."""
+    """Counts a request to a served model by status and times it (for an endpoint; per-model
+    serving URLs are only timed), and writes its access log line when asked."""
 
-    def __init__(self, endpoint: str, served: str) -> None:
-        self.series = metrics.served_series(endpoint, served)
+    def __init__(
+        self, request: Request, context: GatewayContext, endpoint: str | None, served: str
+    ) -> None:
+        self.series = metrics.served_series(endpoint, served) if endpoint is not None else None
+        self.request = request if context.settings.access_log else None
+        self.served = served
         self.status = 500
 
     def __enter__(self) -> _Measured:
         self.started = time.perf_counter()
-        self.series.inflight.inc()
+        if self.series is not None:
+            self.series.inflight.inc()
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, _: object
     ) -> None:
-        self.series.inflight.dec()
+        elapsed = time.perf_counter() - self.started
         if isinstance(error, ServegateError):
             self.status = error.status_code
-        self.series.requests(self.status).inc()
-        self.series.latency.observe(time.perf_counter() - self.started)
+        if self.series is not None:
+            self.series.inflight.dec()
+            self.series.requests(self.status).inc()
+            self.series.latency.observe(elapsed)
+        if self.request is not None:
+            log_access(
+                self.request, self.status, elapsed, self.served, caller_of(self.request).name
+            )
 
 
 async def _serve(

@@ -16,6 +16,7 @@ from servegate.errors import ResourceDoesNotExist, TemporarilyUnavailable
 from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.dataplane import relay
 from servegate.gateway.routing import ModelRoutes
+from servegate.observability import request_ids
 from servegate.reconciler.plan import DEFAULT_REFERENCE
 from servegate.registry.snapshot import canonical_reference, describe_reference, is_version_number
 from servegate.store.models import SERVED_MODEL
@@ -59,6 +60,7 @@ def _version_for(routes: ModelRoutes, reference: str) -> str:
 
 
 async def _invoke(request: Request, reference: str) -> Response:
+    request_ids.begin(request.headers.get(request_ids.HEADER))
     context: GatewayContext = request.app.state.context
     routes = await _model_routes(request, context, request.path_params["model"])
     version = _version_for(routes, canonical_reference(reference))

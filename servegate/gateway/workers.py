@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from servegate.auth.admin import ensure_admin_token
 from servegate.auth.tokens import TokenStore, new_token
-from servegate.observability.gateway_logging import configure_gateway_logging
+from servegate.observability.log_format import configure_logging
 from servegate.registry.embedded import initialize_registry_database
 from servegate.settings import Settings
 from servegate.store.database import Database
@@ -43,6 +43,6 @@ def prepare_workers(settings: Settings) -> tuple[str, bool]:
 def create_worker_app() -> Starlette:
     from servegate.gateway.app import build_gateway
 
-    configure_gateway_logging()
     settings = Settings.model_validate_json(os.environ[SETTINGS_VARIABLE])
+    configure_logging(settings.log_format)
     return build_gateway(settings).app

@@ -55,7 +55,7 @@ REGISTRY_POLL_S = 1.0
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        logger.error("preparing the backend failed", exc_info=task.exception())
+        logger.error("the backend's background work failed", exc_info=task.exception())
 
 
 class Reconciler:
@@ -117,14 +117,19 @@ class Reconciler:
     async def run(self) -> None:
         warming = asyncio.create_task(self.backend.warm())
         warming.add_done_callback(_log_failure)
-        while True:
-            try:
-                await self.reconcile_once()
-            except Exception:
-                logger.exception("reconcile pass failed; retrying")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
-            self._wake.clear()
+        tending = asyncio.create_task(self.backend.tend())
+        tending.add_done_callback(_log_failure)
+        try:
+            while True:
+                try:
+                    await self.reconcile_once()
+                except Exception:
+                    logger.exception("reconcile pass failed; retrying")
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.interval_s)
+                self._wake.clear()
+        finally:
+            tending.cancel()
 
     async def reconcile_once(self) -> None:
         endpoints = await asyncio.to_thread(self.endpoints.list)
@@ -240,23 +245,23 @@ class Reconciler:
                     continue  # the pending config fails instead; the active one keeps serving
                 if handle not in self._next_restart:
                     self._next_restart[handle] = now + restart_delay(handle.restarts, handle.status)
-                    await self._record_exit(key, handle)
+                    await self._record_replica(key, events.REPLICA_EXITED, handle.message)
                 if now >= self._next_restart[handle]:
                     del self._next_restart[handle]
                     replica_set.handles[index] = await self.backend.start(
                         spec, restarts=handle.restarts + 1
                     )
+                    restart = f"Restarting the replica (restart {handle.restarts + 1})."
+                    await self._record_replica(key, events.REPLICA_RESTARTED, restart)
             while len(replica_set.handles) < replica_set.scaling.replicas:
                 replica_set.handles.append(await self.backend.start(spec))
             if replica_set.ready:
                 replica_set.woken = False
 
-    async def _record_exit(self, key: ReplicaKey, handle: ReplicaHandle) -> None:
+    async def _record_replica(self, key: ReplicaKey, kind: str, message: str) -> None:
         if key.endpoint_id.startswith("model:"):
             return  # per-model serving keeps its own events (model_status)
-        await asyncio.to_thread(
-            self.events.add, key.endpoint_id, events.REPLICA_EXITED, handle.message, key.served_name
-        )
+        await asyncio.to_thread(self.events.add, key.endpoint_id, kind, message, key.served_name)
 
     async def _settle_endpoints(self, endpoints: list[EndpointRow], plan: Plan) -> bool:
         """Write entity states; promote or fail pending configs. True if a config moved."""
@@ -319,6 +324,13 @@ class Reconciler:
         scaling = replica_set.describe() if replica_set else None
         written = (state.value, message, following.current, scaling)
         if self._written.get(row.id) != written:
+            if state.value != row.deployment_state:
+                change = f"{row.deployment_state} → {state.value}" + (
+                    f": {message}" if message else ""
+                )
+                await asyncio.to_thread(
+                    self.events.add, endpoint.id, events.STATE_CHANGED, change, row.name
+                )
             if scaling is not None:
                 for kind, field in (("wanted", "replicas"), ("ready", "ready_replicas")):
                     metrics.REPLICAS.labels(endpoint.name, row.name, kind).set(scaling[field])

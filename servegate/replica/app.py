@@ -7,6 +7,7 @@ predict. Every error leaves through ``servegate.errors.error_response``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -27,13 +28,16 @@ from servegate.errors import (
     error_response,
 )
 from servegate.features.join import FeatureJoiner
-from servegate.observability import metrics
+from servegate.observability import metrics, request_ids
+from servegate.observability.access_log import log_access
 from servegate.replica.batching import NO_WAIT_BATCHING, Batcher, Batching
 from servegate.replica.codecs import BodyCodec, codec_for, row_count
 from servegate.replica.encoding import encode_predictions
 from servegate.replica.fastpath import FastPath
 from servegate.replica.load import LoadMeter
 from servegate.replica.model import LoadedModel
+
+logger = logging.getLogger(__name__)
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 JSON_CONTENT_TYPE = "application/json"
@@ -84,6 +88,7 @@ def build_app(
     batching: Batching = NO_WAIT_BATCHING,
     features: FeatureJoiner | None = None,
     metrics_labels: tuple[str, str] = ("", ""),
+    access_log: bool = False,
 ) -> Starlette:
     """The scoring app for a loaded model; predict runs in worker threads, ``concurrency``
     at a time (the rest queue), so the event loop keeps answering health checks. Requests
@@ -136,11 +141,14 @@ def build_app(
         )
         return Response(payload, media_type="application/json")
 
-    return replica_app(invocations, meter, metrics_labels)
+    return replica_app(invocations, meter, metrics_labels, access_log)
 
 
 def replica_app(
-    invocations: Endpoint, meter: LoadMeter, metrics_labels: tuple[str, str]
+    invocations: Endpoint,
+    meter: LoadMeter,
+    metrics_labels: tuple[str, str],
+    access_log: bool = False,
 ) -> Starlette:
     """A replica's app around its ``/invocations``: MLflow's health and version routes, the
     load the autoscaler reads, and every error in the API's shape."""
@@ -157,11 +165,22 @@ def replica_app(
     latency = metrics.REPLICA_LATENCY.labels(*metrics_labels)
 
     async def timed(request: Request) -> Response:
+        request_id = request_ids.begin(request.headers.get(request_ids.HEADER))
         started = time.perf_counter()
+        status = 500
         try:
-            return await invocations(request)
+            response = await invocations(request)
+            status = response.status_code
+            response.headers[request_ids.HEADER] = request_id
+            return response
+        except ServegateError as error:
+            status = error.status_code
+            raise
         finally:
-            latency.observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            latency.observe(elapsed)
+            if access_log:
+                log_access(request, status, elapsed, metrics_labels[1])
 
     return Starlette(
         routes=[
@@ -198,6 +217,8 @@ async def http_error(request: Request, error: Exception) -> Response:
 
 
 async def internal_error(request: Request, error: Exception) -> Response:
-    """A bug in the replica, not in the request: 500, naming the exception."""
+    """A bug in the replica, not in the request: 500, naming the exception; the traceback
+    goes to the replica's log, with the request id."""
+    logger.error("%s %s failed", request.method, request.url.path, exc_info=error)
     failure = ServegateError(f"The replica failed: {type(error).__name__}: {error}")
     return error_response(failure)

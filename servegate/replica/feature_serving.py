@@ -40,6 +40,7 @@ def build_feature_serving_app(
     concurrency: int,
     max_rows: int,
     metrics_labels: tuple[str, str] = ("", ""),
+    access_log: bool = False,
 ) -> Starlette:
     limiter = anyio.CapacityLimiter(concurrency)
     meter = LoadMeter()
@@ -56,4 +57,4 @@ def build_feature_serving_app(
         finally:
             meter.end()
 
-    return replica_app(invocations, meter, metrics_labels)
+    return replica_app(invocations, meter, metrics_labels, access_log)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,6 +19,8 @@ from servegate.errors import BadRequest, InvalidParameterValue
 from servegate.replica.artifacts import LocalArtifacts, fetch_artifacts
 from servegate.replica.buildlog import BuildLog
 from servegate.replica.enforcement import clean_mlflow_message
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,6 +59,7 @@ class LoadedModel:
         except MlflowException as error:
             raise InvalidParameterValue(clean_mlflow_message(error.message)) from error
         except Exception as error:
+            logger.warning("the model's predict failed", exc_info=True)
             raise BadRequest(
                 f"The model's predict failed: {type(error).__name__}: {error}"
             ) from error

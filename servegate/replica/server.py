@@ -25,6 +25,8 @@ from servegate.features.online import open_online_store
 from servegate.features.spec import METADATA_KEY, FeatureSpec
 from servegate.features.tables import tables_from_json
 from servegate.observability import metrics
+from servegate.observability.log_format import LogFormat, configure_logging
+from servegate.observability.logs import reopen_when_rotated
 from servegate.replica.app import build_app
 from servegate.replica.batching import NO_WAIT_BATCHING, Batching
 from servegate.replica.buildlog import BuildLog
@@ -133,10 +135,16 @@ def run_replica(
     batching: Batching = NO_WAIT_BATCHING,
     features: FeatureSource = FeatureSource(),
     metrics_labels: tuple[str, str] = ("", ""),
+    log_file: Path | None = None,
+    log_format: LogFormat = LogFormat.TEXT,
+    access_log: bool = False,
 ) -> int:
     """Load ``model_uri``, then serve it until SIGTERM; returns the process exit code
     (0 after a graceful stop, ``EXIT_LOAD_FAILED`` if the model never loaded, in which case
     nothing ever listened)."""
+    configure_logging(log_format)
+    if log_file is not None:
+        reopen_when_rotated(log_file)
     if parent_pid is not None:
         _die_with_parent(parent_pid)
     build_log = BuildLog(build_log_path)
@@ -151,7 +159,7 @@ def run_replica(
         build_log.write(f"feature serving: {describe_features(served)}")
         served.on_read = metrics.FEATURE_LOOKUP.labels(*metrics_labels).observe
         app = build_feature_serving_app(
-            served, max_request_bytes, concurrency, max_rows, metrics_labels
+            served, max_request_bytes, concurrency, max_rows, metrics_labels, access_log
         )
         return _serve(app, host, port, uds, build_log, lambda: None)
     try:
@@ -170,7 +178,15 @@ def run_replica(
         fast, verdict = compile_fast_path(model)
         build_log.write(f"fast path: {verdict}")
     app = build_app(
-        model, max_request_bytes, concurrency, max_rows, fast, batching, joiner, metrics_labels
+        model,
+        max_request_bytes,
+        concurrency,
+        max_rows,
+        fast,
+        batching,
+        joiner,
+        metrics_labels,
+        access_log,
     )
     return _serve(app, host, port, uds, build_log, artifacts.cleanup)
 
@@ -193,6 +209,7 @@ def _serve(
         loop="uvloop",
         http="httptools",
         access_log=False,
+        log_config=None,
         log_level="warning",
         timeout_graceful_shutdown=30,
     )

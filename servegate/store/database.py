@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_KEY = 0x5E47_0001
+
+
+def now_ms() -> int:
+    """The store's clock: milliseconds since the epoch."""
+    return int(time.time() * 1000)
 
 
 def create_store_engine(url: str) -> Engine:

@@ -1,11 +1,11 @@
-"""Each endpoint's history: config updates, replica exits and restarts, scaling."""
+"""Each endpoint's history: config updates requested, served or failed; served models'
+state changes; replica exits and restarts; scaling."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from servegate.store.database import Database
-from servegate.store.endpoints import now_ms
+from servegate.store.database import Database, now_ms
 from servegate.store.models import EndpointEventRow
 
 SCALED_UP = "SCALED_UP"
@@ -13,6 +13,9 @@ SCALED_DOWN = "SCALED_DOWN"
 SCALED_TO_ZERO = "SCALED_TO_ZERO"
 WOKEN = "WOKEN_FROM_ZERO"
 REPLICA_EXITED = "REPLICA_EXITED"
+REPLICA_RESTARTED = "REPLICA_RESTARTED"
+STATE_CHANGED = "STATE_CHANGED"
+CONFIG_REQUESTED = "CONFIG_UPDATE_REQUESTED"
 CONFIG_UPDATED = "CONFIG_UPDATED"
 UPDATE_FAILED = "UPDATE_FAILED"
 

@@ -6,7 +6,6 @@ conditional statements, so they hold on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import asdict
 from typing import Any
@@ -18,21 +17,18 @@ from sqlalchemy.orm import Session, selectinload
 from servegate.endpoint_config import EndpointConfig, Route, ServedEntitySpec
 from servegate.errors import ResourceAlreadyExists, ResourceConflict, ResourceDoesNotExist
 from servegate.states import ConfigStatus, ConfigUpdate, Deployment
-from servegate.store.database import Database
+from servegate.store.database import Database, now_ms
+from servegate.store.endpoint_events import CONFIG_REQUESTED
 from servegate.store.models import (
     CAN_MANAGE,
     SERVING_ENDPOINT,
     ConfigRow,
+    EndpointEventRow,
     EndpointRow,
     PermissionRow,
     ServedEntityRow,
     TagRow,
 )
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
 
 _ENDPOINT_LOAD = (
     selectinload(EndpointRow.configs).selectinload(ConfigRow.entities),
@@ -136,6 +132,7 @@ class EndpointStore:
                 )
                 for key, value in (tags or {}).items():
                     session.add(TagRow(endpoint_id=endpoint.id, key=key, value=value))
+                session.add(_requested(endpoint.id, stamp, f"Created by {creator}", 1, config))
         except IntegrityError as error:
             raise ResourceAlreadyExists(f"Endpoint with name '{name}' already exists.") from error
         return self.get(name)
@@ -174,6 +171,7 @@ class EndpointStore:
                 .values(status=ConfigStatus.FAILED.value)
             )
             session.add(_config_row(endpoint.id, version, config, creator, stamp))
+            session.add(_requested(endpoint.id, stamp, f"Update by {creator}", version, config))
         return self.get(name)
 
     def delete(self, name: str) -> EndpointRow:
@@ -332,3 +330,19 @@ def _config_row(
             )
         )
     return row
+
+
+def _requested(
+    endpoint_id: str, stamp: int, who: str, version: int, config: EndpointConfig
+) -> EndpointEventRow:
+    """The event that records a requested config, in the transaction that stores it."""
+    served = ", ".join(
+        f"{entity.name} ({entity.entity_name} {entity.entity_version})"
+        for entity in config.served_entities
+    )
+    return EndpointEventRow(
+        endpoint_id=endpoint_id,
+        timestamp=stamp,
+        event_type=CONFIG_REQUESTED,
+        message=f"{who}: config version {version} with {served}.",
+    )

@@ -9,8 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from servegate.errors import ResourceAlreadyExists, ResourceDoesNotExist
-from servegate.store.database import Database
-from servegate.store.endpoints import now_ms
+from servegate.store.database import Database, now_ms
 from servegate.store.models import FeatureSpecRow
 
 

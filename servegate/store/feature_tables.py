@@ -10,8 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from servegate.errors import ResourceAlreadyExists, ResourceDoesNotExist
 from servegate.features.tables import FeatureTable
-from servegate.store.database import Database
-from servegate.store.endpoints import now_ms
+from servegate.store.database import Database, now_ms
 from servegate.store.models import FeatureTableRow
 
 

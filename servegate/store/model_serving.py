@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
-from servegate.store.database import Database
-from servegate.store.endpoints import now_ms
+from servegate.store.database import Database, now_ms
 from servegate.store.models import (
     CAN_MANAGE,
     SERVED_MODEL,

@@ -10,8 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from servegate.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
-from servegate.store.database import Database
-from servegate.store.endpoints import now_ms
+from servegate.store.database import Database, now_ms
 from servegate.store.models import GroupMemberRow, PermissionRow, PrincipalRow
 
 ADMIN_ID = "admin"

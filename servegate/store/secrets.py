@@ -16,8 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from servegate.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
-from servegate.store.database import Database
-from servegate.store.endpoints import now_ms
+from servegate.store.database import Database, now_ms
 from servegate.store.models import SecretRow, SecretScopeRow
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")

@@ -11,8 +11,7 @@ import contextlib
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
-from servegate.store.database import Database
-from servegate.store.endpoints import now_ms
+from servegate.store.database import Database, now_ms
 from servegate.store.models import WakeRequestRow
 
 

@@ -67,6 +67,24 @@ class Sleeper(mlflow.pyfunc.PythonModel):
         return model_input["x"].tolist()
 
 
+class Chatty(mlflow.pyfunc.PythonModel):
+    """Prints ``row X`` for each row, logs a line per call, and fails on a negative x."""
+
+    def predict(self, context, model_input: pd.DataFrame) -> list[float]:  # type: ignore[no-untyped-def]
+        import logging
+
+        logging.getLogger("chatty").info("predicting %d rows", len(model_input))
+        for x in model_input["x"]:
+            if x < 0:
+                raise RuntimeError(f"negative x: {x}")
+            print(f"row {int(x)}", flush=True)
+        return model_input["x"].tolist()
+
+
+def register_chatty(name: str) -> tuple[str, pd.DataFrame]:
+    return _register(name, Chatty())
+
+
 def register_sleeper(name: str) -> tuple[str, pd.DataFrame]:
     cloudpickle.register_pickle_by_value(this_module)
     sample = pd.DataFrame({"x": [1.0, 2.0]})

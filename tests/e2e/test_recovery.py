@@ -63,6 +63,32 @@ def test_replica_crash_and_gateway_restart(own_gateway: GatewayProcess) -> None:
     again = gateway.api("POST", "/serving-endpoints/survivor/invocations", json=body)
     assert again.status_code == 200 and again.json() == expected
 
+    # An update: requested, then serving; the history tells the whole story, oldest first.
+    updated = gateway.api(
+        "PUT", f"{BASE}/survivor/config", json={"served_entities": [model.entity("m2")]}
+    )
+    assert updated.status_code == 200, updated.text
+    gateway.wait_for("survivor")
+    history = gateway.api("GET", f"{BASE}/survivor/events").json()["events"]
+    story = [(e["event_type"], e.get("served_entity_name")) for e in history]
+    for step in [
+        ("CONFIG_UPDATE_REQUESTED", None),
+        ("STATE_CHANGED", "m"),  # → READY
+        ("CONFIG_UPDATED", None),
+        ("REPLICA_EXITED", "m"),
+        ("REPLICA_RESTARTED", "m"),
+        ("STATE_CHANGED", "m"),  # → RECOVERING
+        ("STATE_CHANGED", "m"),  # → READY
+        ("CONFIG_UPDATE_REQUESTED", None),
+        ("CONFIG_UPDATED", None),
+    ]:
+        assert step in story, (step, story)
+        story = story[story.index(step) + 1 :]
+    messages = [e["message"] for e in history]
+    assert any("READY → DEPLOYMENT_RECOVERING" in m for m in messages), messages
+    assert any("config version 2 with m2" in m for m in messages), messages
+    [new_pid] = wait_until(lambda: len(pids := replica_pids(gateway.process.pid)) == 1 and pids)
+
     # Stop the gateway: its replicas stop with it; start it again: the endpoint is back.
     gateway.stop()
     wait_until(lambda: not alive(new_pid), timeout=30)

@@ -34,6 +34,10 @@ def test_events_are_kept_per_endpoint_and_go_with_it(database: Database) -> None
     listed = events.list(one.id, limit=3)
     assert [event.message for event in listed] == ["up 2", "up 3", "up 4"], "newest, oldest first"
     assert {event.served_name for event in listed} == {"m"}
-    assert [event.event_type for event in events.list(two.id)] == ["CONFIG_UPDATED"]
+    assert [event.event_type for event in events.list(two.id)] == [
+        "CONFIG_UPDATE_REQUESTED",  # written with the endpoint, in its transaction
+        "CONFIG_UPDATED",
+    ]
+    assert events.list(two.id)[0].message == "Created by ana: config version 1 with m (churn 1)."
     endpoints.delete("one")
     assert events.list(one.id) == []
