@@ -250,6 +250,9 @@ async def well_known_config(request: Request) -> Response:
 routes = [
     Route(BASE, create_endpoint, methods=["POST"]),
     Route(BASE, list_endpoints, methods=["GET"]),
+    # MLflow's Databricks deployments client asks with a trailing slash
+    Route(BASE + "/", create_endpoint, methods=["POST"]),
+    Route(BASE + "/", list_endpoints, methods=["GET"]),
     Route(BASE + "/{name}", get_endpoint, methods=["GET"]),
     Route(BASE + "/{name}", delete_endpoint, methods=["DELETE"]),
     Route(BASE + "/{name}/config", update_config, methods=["PUT"]),

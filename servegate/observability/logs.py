@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 ROTATION_CHECK_S = 2.0
 REOPEN_CHECK_S = 1.0
 FOLLOW_POLL_S = 0.25
+DRAIN_QUIET_S = 10.0
+_MAX_DRAINING = 4
 _CHUNK = 64 * 1024
 
 
@@ -139,8 +141,9 @@ def tail(path: Path, limit: int) -> bytes:
 
 async def follow(path: Path, start_bytes: int) -> AsyncIterator[bytes]:
     """The last ``start_bytes`` of ``path``, then whatever is written to it, across rotations,
-    until the consumer stops. A rotated-away file is still read for as long as its writers may
-    take to move to the new one."""
+    until the consumer stops. A rotated-away file is still read until it has been quiet for
+    ``DRAIN_QUIET_S``: its writers move to the new file within about ``REOPEN_CHECK_S``, later
+    on a busy machine."""
     current = await asyncio.to_thread(_open, path)
     if current is None:
         yield await asyncio.to_thread(tail, path, start_bytes)
@@ -149,28 +152,29 @@ async def follow(path: Path, start_bytes: int) -> AsyncIterator[bytes]:
         if size < start_bytes:
             yield await asyncio.to_thread(tail, backup(path, 1), start_bytes - size)
         current.seek(max(0, size - start_bytes))
-    draining: list[tuple[BinaryIO, float]] = []  # rotated-away files, read until a deadline
     loop = asyncio.get_running_loop()
+    draining: dict[BinaryIO, float] = {}  # rotated-away files, with when they last grew
     try:
         while True:
-            for handle, until in list(draining):
+            for handle, grew in list(draining.items()):
                 if chunk := await asyncio.to_thread(handle.read, _CHUNK):
+                    draining[handle] = loop.time()
                     yield chunk
-                elif loop.time() >= until:
+                elif loop.time() - grew > DRAIN_QUIET_S or len(draining) > _MAX_DRAINING:
                     handle.close()
-                    draining.remove((handle, until))
+                    del draining[handle]
             if current is not None:
                 if chunk := await asyncio.to_thread(current.read, _CHUNK):
                     yield chunk
                     continue
                 if not await asyncio.to_thread(_still_names, path, current):
-                    draining.append((current, loop.time() + REOPEN_CHECK_S + 2 * FOLLOW_POLL_S))
+                    draining[current] = loop.time()
                     current = None
             if current is None and (current := await asyncio.to_thread(_open, path)) is not None:
                 continue
             await asyncio.sleep(FOLLOW_POLL_S)
     finally:
-        for handle in [current, *(handle for handle, _ in draining)]:
+        for handle in [current, *draining]:
             if handle is not None:
                 handle.close()
 

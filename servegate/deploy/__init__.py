@@ -1,0 +1,1 @@
+"""Ways to put endpoints elsewhere: MLflow's deployments plugin (``mlflow_plugin``)."""
