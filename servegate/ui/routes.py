@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from servegate.ui import endpoints, sign_in
+from servegate.ui import endpoints, query, sign_in
 from servegate.ui.metrics_sample import endpoint_sample
 from servegate.ui.passthrough import SessionPassthrough
 
@@ -53,6 +53,8 @@ def ui_routes(mlflow_server: ASGIApp | None) -> list[BaseRoute]:
                 Route(one + "/events", endpoints.endpoint_events, methods=["GET"]),
                 Route(one + "/logs", endpoints.endpoint_logs, methods=["GET"]),
                 Route(one + "/permissions", endpoints.endpoint_permissions, methods=["GET"]),
+                Route(one + "/query", query.query_page, methods=["GET"]),
+                Route(one + "/snippets", query.code_snippets, methods=["POST"]),
                 Route(one + "/metrics.json", endpoint_sample, methods=["GET"]),
                 Route(one + "/delete", endpoints.delete_endpoint, methods=["POST"]),
             ],
