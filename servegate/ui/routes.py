@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from servegate.ui import endpoints, query, sign_in
+from servegate.ui import create, endpoints, query, sign_in
 from servegate.ui.metrics_sample import endpoint_sample
 from servegate.ui.passthrough import SessionPassthrough
 
@@ -48,6 +48,12 @@ def ui_routes(mlflow_server: ASGIApp | None) -> list[BaseRoute]:
                 Route("/sign-in", sign_in.sign_in, methods=["POST"]),
                 Route("/sign-out", sign_in.sign_out, methods=["POST"]),
                 Route("/", endpoints.endpoint_list, methods=["GET"]),
+                Route("/endpoints/new", create.new_endpoint, methods=["GET"]),
+                Route("/endpoints/new", create.submit, methods=["POST"]),
+                Route(one + "/edit", create.edit_endpoint, methods=["GET"]),
+                Route(one + "/edit", create.submit, methods=["POST"]),
+                Route("/registry/model-options", create.model_options, methods=["GET"]),
+                Route("/registry/version-options", create.version_options, methods=["GET"]),
                 Route(one, endpoints.endpoint_overview, methods=["GET"]),
                 Route(one + "/state", endpoints.endpoint_state, methods=["GET"]),
                 Route(one + "/events", endpoints.endpoint_events, methods=["GET"]),
