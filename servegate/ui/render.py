@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from servegate import __version__
-from servegate.ui.api_client import ApiClient, ApiError, SignInRequired
+from servegate.errors import PermissionDenied
+from servegate.ui.api_client import ApiClient, ApiError, SignInRequired, api_for
 from servegate.ui.views import state_badge, traffic_shares
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -55,10 +56,11 @@ async def api_refused(request: Request, error: Exception) -> Response:
     assert isinstance(error, ApiError)
     if request.headers.get("hx-request"):
         return fragment(request, "error_fragment.html", error.status, error=error)
-    return HTMLResponse(
-        templates.get_template("error.html").render(request=request, error=error),
-        status_code=error.status,
-    )
+    try:  # the header still shows who is signed in, with the way out
+        user = await api_for(request).me()
+    except (SignInRequired, ApiError, PermissionDenied):
+        user = None
+    return fragment(request, "error.html", error.status, error=error, user=user)
 
 
 exception_handlers = {SignInRequired: sign_in_required, ApiError: api_refused}

@@ -5,6 +5,7 @@
   const root = document.querySelector("[data-metrics]");
   if (!root || !window.uPlot) return;
   const EVERY_MS = 2000, KEEP = 450;  // 15 minutes
+  const WINDOW_S = 120;  // the narrowest span shown, so a young chart reads as recent seconds
   const PALETTE = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#65a30d", "#db2777", "#4f46e5", "#78716c"];
   const history = { time: [], rps: {}, p50: [], p99: [], e4: [], e5: [] };
   const charts = {};
@@ -70,7 +71,7 @@
       const plot = new uPlot({
         width: Math.max(el.clientWidth, 260), height: 200, series: lines(names),
         axes: [{}, { size: 56, values: (u, ticks) => ticks.map((v) => v == null ? "" : `${+v.toFixed(2)}${unit}`) }],
-        scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max, 1)] } },
+        scales: { x: { time: true, range: (u, min, max) => [Math.min(min, max - WINDOW_S), max] }, y: { range: (u, min, max) => [0, Math.max(max, 1)] } },
       }, data, el);
       chart = charts[key] = { plot, signature };
     } else {
