@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from servegate.ui import create, endpoints, query, sign_in
+from servegate.ui.api_client import ApiError
 from servegate.ui.metrics_sample import endpoint_sample
 from servegate.ui.passthrough import SessionPassthrough
 
@@ -19,6 +20,11 @@ STATIC = Path(__file__).parent / "static"
 
 async def home(request: Request) -> Response:
     return RedirectResponse("/ui/", 307)
+
+
+async def not_found(request: Request) -> Response:
+    """Any other ``/ui/`` path: a page saying so, not MLflow's answer."""
+    raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"There is no page at {request.url.path}.")
 
 
 async def mlflow_home(request: Request) -> Response:
@@ -63,6 +69,7 @@ def ui_routes(mlflow_server: ASGIApp | None) -> list[BaseRoute]:
                 Route(one + "/snippets", query.code_snippets, methods=["POST"]),
                 Route(one + "/metrics.json", endpoint_sample, methods=["GET"]),
                 Route(one + "/delete", endpoints.delete_endpoint, methods=["POST"]),
+                Route("/{rest:path}", not_found),
             ],
         ),
     ]
