@@ -17,6 +17,14 @@ from servegate.auth.access import AccessControl
 from servegate.errors import error_body
 
 PUBLIC_PATHS = frozenset({"/health", "/ping", "/.well-known/databricks-config"})
+# The web UI's pages authenticate by its session cookie, and reach data only by sending
+# requests with its token through this middleware again (servegate.ui.api_client, .passthrough).
+UI_PATHS = frozenset({"/", "/ui", "/mlflow"})
+UI_PREFIXES = ("/ui/", "/mlflow/")
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path in UI_PATHS or path.startswith(UI_PREFIXES)
 
 
 def presented_token(authorization: str) -> str | None:
@@ -41,7 +49,7 @@ class AuthMiddleware:
         self.catch_up = CatchUp(access)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] not in ("http", "websocket") or is_public(scope["path"]):
             await self.app(scope, receive, send)
             return
         authorization = ""

@@ -18,7 +18,9 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import ASGIApp
 
+from servegate import ui
 from servegate.api import audit as audit_api
 from servegate.api import feature_specs as feature_specs_api
 from servegate.api import feature_tables as feature_tables_api
@@ -149,12 +151,15 @@ def build_gateway(settings: Settings) -> Gateway:
     access.add_process_token(system_token, SYSTEM_CALLER)
 
     routing = RoutingTable()
+    audit = AuditLog(AuditStore(database))
     registry_routes: list[BaseRoute] = []
+    mlflow_ui: ASGIApp | None = None
     if settings.embedded_registry:
         from servegate.registry.embedded import create_embedded_mlflow_app, tracking_store_uri
 
-        mlflow_app = create_embedded_mlflow_app(settings.mlflow_dir)
-        registry_routes.append(Mount("/", RegistryGuard(mlflow_app, access, routing)))
+        guarded = RegistryGuard(create_embedded_mlflow_app(settings.mlflow_dir), access, routing)
+        registry_routes.append(Mount("/", guarded))
+        mlflow_ui = AuditMiddleware(AuthMiddleware(guarded, access=access), audit=audit)
         registry = RegistryClient(
             tracking_store_uri(settings.mlflow_dir), settings.mlflow_dir / "artifacts"
         )
@@ -174,7 +179,6 @@ def build_gateway(settings: Settings) -> Gateway:
     feature_specs = FeatureSpecStore(database)
     log_paths = LogPaths(settings.logs_dir)
     secrets = SecretStore(database, settings.secrets_key_path)
-    audit = AuditLog(AuditStore(database))
     endpoints = EndpointStore(database)
     backend = LocalBackend(
         settings.run_dir,
@@ -294,6 +298,7 @@ def build_gateway(settings: Settings) -> Gateway:
             )
             for prefix in _API_PREFIXES
         ),
+        *ui.ui_routes(mlflow_ui),
         *registry_routes,
     ]
     app = Starlette(
@@ -303,7 +308,11 @@ def build_gateway(settings: Settings) -> Gateway:
             Middleware(AuditMiddleware, audit=audit),
             Middleware(AuthMiddleware, access=access),
         ],
-        exception_handlers={ServegateError: _servegate_error, HTTPException: _http_error},
+        exception_handlers={
+            ServegateError: _servegate_error,
+            HTTPException: _http_error,
+            **ui.exception_handlers,
+        },
         lifespan=lifespan,
     )
     app.state.context = context

@@ -31,9 +31,12 @@ _NOT_CONTROL_PLANE = (
     "/v2/",
 )
 _LEGACY_CONTROL = "/api/2.0/mlflow/endpoints/"
+_WEB_UI = ("/ui/", "/mlflow/")
 
 
 def audited(method: str, path: str, status: int) -> bool:
+    if path.startswith(_WEB_UI):  # the UI acts through the API, where each call is audited
+        return False
     if status in (401, 403):
         return True
     if method in _READS:

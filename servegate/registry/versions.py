@@ -6,14 +6,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.models.model import MLMODEL_FILE_NAME
-from mlflow.tracking import MlflowClient
 
 from servegate.errors import InvalidParameterValue, TemporarilyUnavailable
 from servegate.features.spec import METADATA_KEY
+from servegate.registry.model_files import ModelFiles
 from servegate.registry.snapshot import (
     RegisteredModelState,
     RegistryReader,
@@ -22,24 +21,13 @@ from servegate.registry.snapshot import (
     is_version_number,
 )
 
-_PROXIED = "mlflow-artifacts:"
-
 
 def _model_metadata(
     tracking_uri: str, name: str, version: str, proxied_root: Path | None
 ) -> dict[str, Any]:
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    source = client.get_model_version_download_uri(name, version)
-    if source.startswith(_PROXIED) and proxied_root is not None:  # the embedded registry's
-        local = proxied_root / source.removeprefix(_PROXIED).lstrip("/") / MLMODEL_FILE_NAME
-        return Model.load(str(local)).metadata or {}
     with tempfile.TemporaryDirectory() as scratch:
-        path = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"{source.rstrip('/')}/{MLMODEL_FILE_NAME}",
-            dst_path=scratch,
-            tracking_uri=tracking_uri,
-        )
-        return Model.load(path).metadata or {}
+        files = ModelFiles(tracking_uri, proxied_root, name, version, Path(scratch))
+        return Model.load(str(files.path(MLMODEL_FILE_NAME))).metadata or {}
 
 
 class RegistryClient:

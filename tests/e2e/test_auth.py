@@ -16,7 +16,9 @@ PROTECTED = [
     ("POST", "/serving-endpoints/x/invocations"),
     ("GET", "/api/2.0/mlflow/registered-models/search"),
     ("GET", "/api/2.0/mlflow/experiments/search?max_results=1"),
-    ("GET", "/"),
+    ("GET", "/static-files/favicon.ico"),
+    ("GET", "/ui/rest/api/2.0/serving-endpoints"),
+    ("POST", "/mlflow/api/2.0/mlflow/registered-models/create"),
 ]
 
 
@@ -27,6 +29,9 @@ def test_no_token_no_entry(gateway: GatewayProcess) -> None:
             assert response.status_code == 401, (method, path, headers)
             assert response.json()["error_code"] == "UNAUTHENTICATED"
     assert requests.get(f"{gateway.url}/health", timeout=10).status_code == 200
+    home = requests.get(f"{gateway.url}/", timeout=10)  # the web UI asks to sign in
+    assert home.url == f"{gateway.url}/ui/sign-in?next=/ui/"
+    assert "Access token" in home.text
     assert requests.get(f"{gateway.url}/.well-known/databricks-config", timeout=10).json() == {}
 
 
