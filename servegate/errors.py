@@ -24,7 +24,10 @@ Messages must never contain the phrase the Databricks SDK treats as retryable
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 
 from servegate.observability import request_ids
@@ -122,17 +125,45 @@ class DeadlineExceeded(ServegateError):
 
 def error_response(error: ServegateError) -> Response:
     """The single place an error becomes ``{"error_code", "message"}`` on the wire."""
+    return _response(error, error.to_dict())
+
+
+def oip_error_response(error: ServegateError) -> Response:
+    """An error of the Open Inference Protocol's routes: its ``{"error": ...}``, with the two
+    fields of every other error beside it."""
+    return _response(error, {"error": error.message, **error.to_dict()})
+
+
+def oip_errors(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """``handler``, its errors answered in the Open Inference Protocol's shape."""
+
+    async def answered(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ServegateError as error:
+            return oip_error_response(error)
+
+    return answered
+
+
+def _response(error: ServegateError, body: dict[str, str]) -> Response:
     headers = error.headers()
     if (request_id := request_ids.current.get()) is not None:
         headers[request_ids.HEADER] = request_id
     return Response(
-        orjson.dumps(error.to_dict()),
+        orjson.dumps(body),
         status_code=error.status_code,
         media_type="application/json",
         headers=headers,
     )
 
 
-def error_body(error_code: str, message: str) -> bytes:
-    """The wire body for errors raised outside a request handler (middleware, proxies)."""
-    return orjson.dumps({"error_code": error_code, "message": message})
+def error_body(error_code: str, message: str, path: str = "") -> bytes:
+    """The wire body for errors raised outside a request handler (middleware, proxies); under
+    the Open Inference Protocol's ``/v2/`` it also carries that protocol's ``error``."""
+    body = {"error_code": error_code, "message": message}
+    if path.startswith("/v2/") or path == "/v2":
+        body = {"error": message, **body}
+    return orjson.dumps(body)

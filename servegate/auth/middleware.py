@@ -16,7 +16,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from servegate.auth.access import AccessControl
 from servegate.errors import error_body
 
-PUBLIC_PATHS = frozenset({"/health", "/ping", "/.well-known/databricks-config"})
+PUBLIC_PATHS = frozenset(
+    {
+        "/health",
+        "/ping",
+        "/.well-known/databricks-config",
+        "/v2/health/live",  # Open Inference Protocol health, like /health
+        "/v2/health/ready",
+    }
+)
 # The web UI's pages authenticate by its session cookie, and reach data only by sending
 # requests with its token through this middleware again (servegate.ui.api_client, .passthrough).
 UI_PATHS = frozenset({"/", "/ui", "/mlflow"})
@@ -65,6 +73,7 @@ class AuthMiddleware:
         if caller is None:
             await _reject(
                 send,
+                scope["path"],
                 "Credential was not sent or was of an unsupported type."
                 if token is None
                 else "Invalid access token.",
@@ -95,8 +104,8 @@ class CatchUp:
             await asyncio.to_thread(self.access.refresh)
 
 
-async def _reject(send: Send, message: str) -> None:
-    body = error_body("UNAUTHENTICATED", message)
+async def _reject(send: Send, path: str, message: str) -> None:
+    body = error_body("UNAUTHENTICATED", message, path)
     await send(
         {
             "type": "http.response.start",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -30,12 +30,15 @@ class ReplicaTimeout(Exception):
     """The replica did not answer in time."""
 
 
+PASSED_ON_HEADERS = ("retry-after", "inference-header-content-length")
+
+
 @dataclass(frozen=True)
 class ReplicaAnswer:
     status: int
     body: bytes
     content_type: str
-    retry_after: str | None = None  # passed on: a replica's 503 says when to come back
+    headers: dict[str, str] = field(default_factory=dict)  # PASSED_ON_HEADERS it sent
 
 
 class ReplicaClient:
@@ -64,18 +67,27 @@ class ReplicaClient:
         return self._session
 
     async def post(
-        self, path: str, body: bytes, headers: Mapping[str, str], timeout_s: float
+        self,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout_s: float,
+        method: str = "POST",
     ) -> ReplicaAnswer:
         timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=CONNECT_TIMEOUT_S)
         try:
-            async with self._open().post(
-                self._base + path, data=body, headers=dict(headers), timeout=timeout
+            async with self._open().request(
+                method, self._base + path, data=body, headers=dict(headers), timeout=timeout
             ) as response:
                 return ReplicaAnswer(
                     response.status,
                     await response.read(),
                     response.headers.get("content-type", "application/json"),
-                    response.headers.get("retry-after"),
+                    {
+                        name: value
+                        for name in PASSED_ON_HEADERS
+                        if (value := response.headers.get(name)) is not None
+                    },
                 )
         except aiohttp.ClientConnectorError as error:
             raise ReplicaUnreachable(str(error)) from error

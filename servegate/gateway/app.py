@@ -36,7 +36,7 @@ from servegate.backends.zygote import Zygote
 from servegate.errors import ServegateError, error_response
 from servegate.features.online import open_online_store
 from servegate.features.tables import table_json
-from servegate.gateway import dataplane, model_dataplane
+from servegate.gateway import dataplane, model_dataplane, oip
 from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.limits import HeaderLimitMiddleware
 from servegate.gateway.rate_limits import LocalRateLimiter, SharedRateLimiter
@@ -278,6 +278,7 @@ def build_gateway(settings: Settings) -> Gateway:
     routes: list[BaseRoute] = [
         *dataplane.routes,  # first: the router tries routes in order, and these are the hot ones
         *model_dataplane.routes,
+        *oip.routes,
         Route("/health", health, methods=["GET"]),
         Route("/ping", health, methods=["GET"]),
         Route("/metrics", prometheus_metrics, methods=["GET"]),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -38,13 +40,13 @@ from servegate.observability.access_log import log_access
 from servegate.store.models import SERVING_ENDPOINT
 
 SERVED_MODEL_HEADER = "served-model-name"
-_FORWARDED_REQUEST_HEADERS = ("content-type", "accept")
+_FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "inference-header-content-length")
 _RETRY_AFTER_S = 1
 _WAKE_POLL_S = 0.05
 _WAKE_REPEAT_S = 1.0  # ask again, in case leadership moved while the request waited
 
 
-async def _routes_of(request: Request, context: GatewayContext, name: str) -> EndpointRoutes:
+async def routes_of(request: Request, context: GatewayContext, name: str) -> EndpointRoutes:
     """The endpoint's routes, if the caller may query it (404 if unknown, 403 if not allowed)."""
     routes = context.routing.get(name)
     if routes is None or routes.config_version is None:
@@ -69,7 +71,7 @@ async def _routes_of(request: Request, context: GatewayContext, name: str) -> En
     return routes
 
 
-def _pick_served(routes: EndpointRoutes, served: str | None) -> str:
+def pick_served(routes: EndpointRoutes, served: str | None) -> str:
     if served is not None:
         if served not in routes.replicas:
             raise ResourceDoesNotExist(
@@ -120,13 +122,28 @@ class _NoReplicaReached(Exception):
     """None of the replicas tried could be reached: the request is still unsent."""
 
 
+@dataclass(frozen=True)
+class ReplicaCall:
+    """What a request becomes at a replica: MLflow's ``/invocations`` unless said otherwise."""
+
+    path: str = "/invocations"
+    method: str = "POST"
+
+
+INVOCATIONS = ReplicaCall()
+
+
 async def _forward(
-    replicas: list[ReplicaHandle], body: bytes, headers: dict[str, str], timeout: float
+    replicas: list[ReplicaHandle],
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    call: ReplicaCall = INVOCATIONS,
 ) -> ReplicaAnswer:
     for replica in sorted(replicas, key=lambda r: r.inflight):
         replica.inflight += 1
         try:
-            return await replica.client.post("/invocations", body, headers, timeout)
+            return await replica.client.post(call.path, body, headers, timeout, call.method)
         except ReplicaUnreachable:
             continue  # never reached the replica: safe to try the next one
         except ReplicaTimeout as error:
@@ -149,7 +166,9 @@ def _unreachable() -> TemporarilyUnavailable:
 
 
 async def _request_parts(request: Request, context: GatewayContext) -> tuple[bytes, dict[str, str]]:
-    body = await read_limited_body(request, context.settings.max_request_bytes)
+    body = b""
+    if request.method != "GET":
+        body = await read_limited_body(request, context.settings.max_request_bytes)
     headers = {
         name: value
         for name in _FORWARDED_REQUEST_HEADERS
@@ -161,12 +180,11 @@ async def _request_parts(request: Request, context: GatewayContext) -> tuple[byt
 
 def _answer(answer: ReplicaAnswer, served: str) -> Response:
     headers = {
+        **answer.headers,
         "content-type": answer.content_type,
         SERVED_MODEL_HEADER: served,
         request_ids.HEADER: request_ids.current.get() or "",
     }
-    if answer.retry_after is not None:
-        headers["retry-after"] = answer.retry_after
     return Response(answer.body, status_code=answer.status, headers=headers)
 
 
@@ -194,13 +212,20 @@ async def _relay(
     return _answer(answer, served)
 
 
-async def _invoke(request: Request, served: str | None) -> Response:
+async def invoke(
+    request: Request,
+    endpoint: str,
+    served: str | None,
+    call_for: Callable[[str], ReplicaCall] = lambda _: INVOCATIONS,
+) -> Response:
+    """Answer ``request`` with a replica of ``served`` (None: drawn by traffic) of
+    ``endpoint``, sent what ``call_for(served)`` says."""
     request_ids.begin(request.headers.get(request_ids.HEADER))
     context: GatewayContext = request.app.state.context
-    routes = await _routes_of(request, context, request.path_params["name"])
-    served = _pick_served(routes, served)
+    routes = await routes_of(request, context, endpoint)
+    served = pick_served(routes, served)
     with _Measured(request, context, routes.name, served) as measured:
-        response = await _serve(request, context, routes, served)
+        response = await _serve(request, context, routes, served, call_for(served))
         measured.status = response.status_code
         return response
 
@@ -240,7 +265,11 @@ class _Measured:
 
 
 async def _serve(
-    request: Request, context: GatewayContext, routes: EndpointRoutes, served: str
+    request: Request,
+    context: GatewayContext,
+    routes: EndpointRoutes,
+    served: str,
+    call: ReplicaCall,
 ) -> Response:
     wakeable = served in routes.scale_to_zero
     ready = routes.ready_replicas(served)
@@ -253,24 +282,24 @@ async def _serve(
     unreachable: frozenset[str] = frozenset()
     if ready:
         try:
-            return _answer(await _forward(ready, body, headers, timeout), served)
+            return _answer(await _forward(ready, body, headers, timeout, call), served)
         except _NoReplicaReached:
             if not wakeable:
                 raise _unreachable() from None
             unreachable = frozenset(replica.address for replica in ready)
     ready = await _awaken(context, routes, served, unreachable)
     try:
-        return _answer(await _forward(ready, body, headers, timeout), served)
+        return _answer(await _forward(ready, body, headers, timeout, call), served)
     except _NoReplicaReached:
         raise _unreachable() from None
 
 
 async def invoke_endpoint(request: Request) -> Response:
-    return await _invoke(request, None)
+    return await invoke(request, request.path_params["name"], None)
 
 
 async def invoke_served_model(request: Request) -> Response:
-    return await _invoke(request, request.path_params["served"])
+    return await invoke(request, request.path_params["name"], request.path_params["served"])
 
 
 routes = [

@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from servegate.body import read_limited_body
 from servegate.errors import (
@@ -36,6 +36,7 @@ from servegate.replica.encoding import encode_predictions
 from servegate.replica.fastpath import FastPath
 from servegate.replica.load import LoadMeter
 from servegate.replica.model import LoadedModel
+from servegate.replica.oip_routes import oip_routes
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,8 @@ def build_app(
         )
         return Response(payload, media_type="application/json")
 
-    return replica_app(invocations, meter, metrics_labels, access_log)
+    protocol = oip_routes(model, limiter, meter, max_request_bytes, max_rows, features)
+    return replica_app(invocations, meter, metrics_labels, access_log, protocol)
 
 
 def replica_app(
@@ -149,6 +151,7 @@ def replica_app(
     meter: LoadMeter,
     metrics_labels: tuple[str, str],
     access_log: bool = False,
+    more_routes: list[BaseRoute] | None = None,
 ) -> Starlette:
     """A replica's app around its ``/invocations``: MLflow's health and version routes, the
     load the autoscaler reads, and every error in the API's shape."""
@@ -189,6 +192,7 @@ def replica_app(
             Route("/version", version, methods=["GET"]),
             Route("/load", load, methods=["GET"]),
             Route("/invocations", timed, methods=["POST"]),
+            *(more_routes or []),
         ],
         exception_handlers={
             ServegateError: servegate_error,
