@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 LEGACY = "/api/2.0/mlflow/endpoints"
+ENDPOINTS = "/api/2.0/serving-endpoints"
 FEATURE_TABLES = "/api/2.0/feature-tables"
 _ROW_CONTENT_TYPES = {".csv": "text/csv", ".parquet": "application/vnd.apache.parquet"}
 SCIM = "/api/2.0/preview/scim/v2"
@@ -51,13 +52,15 @@ class ServegateClient:
         )
 
     def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return _body_of(self._send(method, path, **kwargs))
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._http.request(method, path, **kwargs)
+            return self._http.request(method, path, **kwargs)
         except httpx.TransportError as error:
             raise ServegateClientError(
                 0, "UNREACHABLE", f"{self._http.base_url}: {error}"
             ) from error
-        return _body_of(response)
 
     def _stream(self, path: str, params: dict[str, str]) -> Iterator[str]:
         """A streamed text answer, chunk by chunk as it arrives (no read timeout)."""
@@ -145,11 +148,38 @@ class ServegateClient:
             self.request("POST", "/api/2.0/token/delete", json={"token_id": token_id})
 
     def endpoint(self, name: str) -> dict[str, Any]:
-        return self.request("GET", f"/api/2.0/serving-endpoints/{name}")
+        return self.request("GET", f"{ENDPOINTS}/{name}")
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        return self.request("GET", ENDPOINTS).get("endpoints", [])
+
+    def create_endpoint(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body``: ``{"name", "config", "tags"?, "ai_gateway"?, ...}`` as the API takes it."""
+        return self.request("POST", ENDPOINTS, json=body)
+
+    def update_endpoint_config(self, name: str, config: dict[str, Any]) -> dict[str, Any]:
+        return self.request("PUT", f"{ENDPOINTS}/{name}/config", json=config)
+
+    def delete_endpoint(self, name: str) -> None:
+        self.request("DELETE", f"{ENDPOINTS}/{name}")
+
+    def query(
+        self,
+        name: str,
+        body: bytes,
+        content_type: str = "application/json",
+        served_model: str | None = None,
+    ) -> tuple[dict[str, Any], str]:
+        """An endpoint's answer (or one served model's) and the served model that gave it."""
+        path = f"/serving-endpoints/{name}/invocations"
+        if served_model is not None:
+            path = f"/serving-endpoints/{name}/served-models/{served_model}/invocations"
+        response = self._send("POST", path, content=body, headers={"content-type": content_type})
+        return _body_of(response), response.headers.get("served-model-name", "")
 
     def endpoint_events(self, name: str, limit: int = 1000) -> list[dict[str, Any]]:
         """The endpoint's history: config updates, replica exits, scaling (oldest first)."""
-        path = f"/api/2.0/serving-endpoints/{name}/events"
+        path = f"{ENDPOINTS}/{name}/events"
         return self.request("GET", path, params={"limit": limit})["events"]
 
     def served_model_logs(self, endpoint: str, served: str, *, build: bool = False) -> str:
@@ -255,4 +285,4 @@ class ServegateClient:
 
 def _log_path(endpoint: str, served: str, build: bool) -> str:
     kind = "build-logs" if build else "logs"
-    return f"/api/2.0/serving-endpoints/{endpoint}/served-models/{served}/{kind}"
+    return f"{ENDPOINTS}/{endpoint}/served-models/{served}/{kind}"

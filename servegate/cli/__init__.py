@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from servegate.cli import (  # noqa: F401 (commands)
     access,
+    endpoints,
     events,
     features,
     logs,

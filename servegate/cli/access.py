@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from servegate.cli.app import app
 from servegate.cli.connection import HomeOption, TokenOption, UrlOption, console, with_client
+from servegate.cli.output import JsonFlag, Output, OutputOption, emit, table_of
 from servegate.client import ServegateClient
 
 users_app = typer.Typer(help="Users (SCIM).")
@@ -25,10 +24,7 @@ CREATE_ENDPOINTS = "allow-cluster-create"
 
 
 def _table(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*(str(cell) for cell in row))
-    console.print(table)
+    console.print(table_of(columns, rows))
 
 
 @users_app.command("create")
@@ -155,29 +151,32 @@ def list_tokens(
     every_owner: Annotated[
         bool, typer.Option("--all", help="Every owner's tokens (admin).")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    output: OutputOption = Output.TABLE,
+    as_json: JsonFlag = False,
     url: UrlOption = None,
     token: TokenOption = None,
     home: HomeOption = None,
 ) -> None:
     """Tokens (never their values): id, comment, created, expires, last used."""
     infos = with_client(url, token, home, lambda c: c.list_tokens(every_owner=every_owner))
-    if as_json:
-        typer.echo(json.dumps(infos, indent=2))
-        return
-    _table(
-        ("token_id", "comment", "created", "expires", "last used", "owner"),
-        [
-            (
-                i["token_id"],
-                i["comment"],
-                i["creation_time"],
-                i["expiry_time"],
-                i.get("last_used_time", ""),
-                i.get("owner_id", ""),
-            )
-            for i in infos
-        ],
+    emit(
+        infos,
+        output,
+        as_json,
+        lambda found: table_of(
+            ("token_id", "comment", "created", "expires", "last used", "owner"),
+            [
+                (
+                    i["token_id"],
+                    i["comment"],
+                    i["creation_time"],
+                    i["expiry_time"],
+                    i.get("last_used_time", ""),
+                    i.get("owner_id", ""),
+                )
+                for i in infos
+            ],
+        ),
     )
 
 
@@ -250,26 +249,29 @@ def show(
 @app.command()
 def audit(
     limit: Annotated[int, typer.Option(help="How many of the newest events.")] = 100,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    output: OutputOption = Output.TABLE,
+    as_json: JsonFlag = False,
     url: UrlOption = None,
     token: TokenOption = None,
     home: HomeOption = None,
 ) -> None:
     """The audit log (admins): every control-plane change and every refused request."""
     events = with_client(url, token, home, lambda c: c.audit_events(limit=limit))
-    if as_json:
-        typer.echo(json.dumps(events, indent=2))
-        return
-    _table(
-        ("time (ms)", "principal", "request", "status", "from"),
-        [
-            (
-                e["timestamp"],
-                e["principal"] or "-",
-                f"{e['method']} {e['path']}",
-                e["status"],
-                e["client"] or "-",
-            )
-            for e in events
-        ],
+    emit(
+        events,
+        output,
+        as_json,
+        lambda found: table_of(
+            ("time (ms)", "principal", "request", "status", "from"),
+            [
+                (
+                    e["timestamp"],
+                    e["principal"] or "-",
+                    f"{e['method']} {e['path']}",
+                    e["status"],
+                    e["client"] or "-",
+                )
+                for e in events
+            ],
+        ),
     )

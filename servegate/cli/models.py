@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -11,13 +11,12 @@ from rich.table import Table
 
 from servegate.cli.app import app
 from servegate.cli.connection import HomeOption, TokenOption, UrlOption, with_client
+from servegate.cli.output import JsonFlag, Output, OutputOption
 from servegate.client import ServegateClient
 
 models_app = typer.Typer(help="Serve every version, stage and alias of a registered model.")
 app.add_typer(models_app, name="models")
 console = Console()
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 @models_app.command()
@@ -45,7 +44,8 @@ def status(
     url: UrlOption = None,
     token: TokenOption = None,
     home: HomeOption = None,
-    as_json: JsonOption = False,
+    output: OutputOption = Output.TABLE,
+    as_json: JsonFlag = False,
 ) -> None:
     """State of NAME's serving, each version, and which version each stage and alias serves."""
 
@@ -57,7 +57,7 @@ def status(
         }
 
     found = with_client(url, token, home, collect)
-    if as_json:
+    if as_json or output is Output.JSON:
         typer.echo(json.dumps(found, indent=2))
         return
     endpoint = found["endpoint_status"]
