@@ -24,6 +24,7 @@ Messages must never contain the phrase the Databricks SDK treats as retryable
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -139,6 +140,7 @@ def oip_errors(
 ) -> Callable[[Request], Awaitable[Response]]:
     """``handler``, its errors answered in the Open Inference Protocol's shape."""
 
+    @functools.wraps(handler)
     async def answered(request: Request) -> Response:
         try:
             return await handler(request)

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from servegate.api.openapi import accepts
 from servegate.api.serving_schemas import parse_body
 from servegate.errors import InvalidParameterValue
 from servegate.features.spec import check_lookups, lookups_of
@@ -41,6 +42,7 @@ def _context(request: Request, *, writes: bool) -> GatewayContext:
     return context
 
 
+@accepts(SpecInput)
 async def create_spec(request: Request) -> Response:
     context = _context(request, writes=True)
     given = parse_body(await request.body(), SpecInput)

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from servegate.api.openapi import accepts
 from servegate.api.serving_schemas import parse_body
 from servegate.body import read_limited_body
 from servegate.errors import InvalidParameterValue, TemporarilyUnavailable
@@ -80,6 +81,7 @@ async def _online(call: Any, *args: Any) -> Any:
         ) from error
 
 
+@accepts(TableInput)
 async def create_table(request: Request) -> Response:
     context = _context(request, writes=True)
     given = parse_body(await request.body(), TableInput)
@@ -134,6 +136,7 @@ async def upsert_rows(request: Request) -> Response:
     return OrjsonResponse({"rows": len(frame), "keys": len(newest), "stored": stored})
 
 
+@accepts(LookupInput)
 async def lookup(request: Request) -> Response:
     context = _context(request, writes=False)
     table = await run_in_threadpool(context.feature_tables.get, request.path_params["name"])
@@ -143,6 +146,7 @@ async def lookup(request: Request) -> Response:
     return OrjsonResponse({"rows": values})
 
 
+@accepts(LookupInput)
 async def history(request: Request) -> Response:
     """Every row ever upserted for the given keys, oldest first: for training sets."""
     context = _context(request, writes=False)

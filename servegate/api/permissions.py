@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from servegate.api.openapi import accepts
 from servegate.api.serving_schemas import parse_body
 from servegate.auth.access import LEVEL_DESCRIPTIONS, LEVELS
 from servegate.errors import InvalidParameterValue, ResourceDoesNotExist
@@ -132,6 +133,7 @@ async def get_permissions(request: Request) -> Response:
     return OrjsonResponse(await _permissions_body(context, object_type, object_id, shown))
 
 
+@accepts(AccessControlList)
 async def _change(request: Request, replace: bool) -> Response:
     context = _context(request)
     object_type, object_id, shown, what = await _object(request)

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from servegate.api.openapi import accepts
 from servegate.api.serving_schemas import parse_body
 from servegate.errors import InvalidParameterValue
 from servegate.gateway.context import GatewayContext, caller_of
@@ -38,6 +39,7 @@ def _admin(request: Request) -> GatewayContext:
     return context
 
 
+@accepts(ScopeInput)
 async def create_scope(request: Request) -> Response:
     context = _admin(request)
     body = parse_body(await request.body(), ScopeInput)
@@ -45,6 +47,7 @@ async def create_scope(request: Request) -> Response:
     return OrjsonResponse({})
 
 
+@accepts(ScopeInput)
 async def delete_scope(request: Request) -> Response:
     context = _admin(request)
     body = parse_body(await request.body(), ScopeInput)
@@ -58,6 +61,7 @@ async def list_scopes(request: Request) -> Response:
     return OrjsonResponse({"scopes": [{"name": s, "backend_type": "DATABRICKS"} for s in scopes]})
 
 
+@accepts(SecretInput)
 async def put_secret(request: Request) -> Response:
     context = _admin(request)
     body = parse_body(await request.body(), SecretInput)
@@ -67,6 +71,7 @@ async def put_secret(request: Request) -> Response:
     return OrjsonResponse({})
 
 
+@accepts(SecretInput)
 async def delete_secret(request: Request) -> Response:
     context = _admin(request)
     body = parse_body(await request.body(), SecretInput)

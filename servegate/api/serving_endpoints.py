@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from mlflow.models.signature import ModelSignature
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from servegate.api.endpoint_openapi import endpoint_document
+from servegate.api.openapi import accepts
 from servegate.api.serving_schemas import (
     AiGatewayInput,
     CreateEndpointInput,
@@ -19,6 +22,7 @@ from servegate.api.serving_views import (
     endpoint_detailed,
     endpoint_summary,
     event_body,
+    shown_config,
     tags_body,
 )
 from servegate.endpoint_config import (
@@ -98,6 +102,7 @@ async def _authorized(request: Request, needed: str) -> tuple[EndpointRow, str]:
     return endpoint, level
 
 
+@accepts(CreateEndpointInput)
 async def create_endpoint(request: Request) -> Response:
     context = _context(request)
     caller = caller_of(request)
@@ -147,6 +152,7 @@ async def delete_endpoint(request: Request) -> Response:
     return _json({})
 
 
+@accepts(EndpointConfigInput)
 async def update_config(request: Request) -> Response:
     context = _context(request)
     await _authorized(request, "CAN_MANAGE")
@@ -160,6 +166,7 @@ async def update_config(request: Request) -> Response:
     return _json(endpoint_detailed(endpoint, "CAN_MANAGE"))
 
 
+@accepts(PatchTagsInput)
 async def patch_tags(request: Request) -> Response:
     await _authorized(request, "CAN_MANAGE")
     body = parse_body(await request.body(), PatchTagsInput)
@@ -172,6 +179,7 @@ async def patch_tags(request: Request) -> Response:
     return _json({"tags": tags_body(tags)})
 
 
+@accepts(RateLimitsInput)
 async def put_rate_limits(request: Request) -> Response:
     """The deprecated per-endpoint rate limits; kept in the endpoint's AI gateway settings."""
     endpoint, _ = await _authorized(request, "CAN_MANAGE")
@@ -182,6 +190,7 @@ async def put_rate_limits(request: Request) -> Response:
     return _json({"rate_limits": limits})
 
 
+@accepts(AiGatewayInput)
 async def put_ai_gateway(request: Request) -> Response:
     endpoint, _ = await _authorized(request, "CAN_MANAGE")
     settings = parse_body(await request.body(), AiGatewayInput).to_stored()
@@ -226,6 +235,27 @@ async def served_model_build_logs(request: Request) -> Response:
     return await _served_log(request, build=True)
 
 
+async def endpoint_openapi(request: Request) -> Response:
+    """How to query this endpoint: an OpenAPI document of its request bodies, from the
+    signatures of the models it serves."""
+    context = _context(request)
+    endpoint, _ = await _authorized(request, "CAN_VIEW")
+    config = shown_config(endpoint)
+    signatures: dict[str, ModelSignature | None] = {}
+    for entity in config.entities if config else []:
+        if entity.entity_version == FEATURE_SPEC_VERSION:  # a feature spec: no signature
+            signatures[entity.name] = None
+            continue
+        version = entity.resolved_version or await run_in_threadpool(
+            context.registry.resolve, entity.entity_name, entity.entity_version
+        )
+        model = await run_in_threadpool(context.registry.mlmodel, entity.entity_name, version)
+        signatures[entity.name] = model.signature
+    routes = config.routes if config else []
+    traffic = {route["served_entity_name"]: route["traffic_percentage"] for route in routes}
+    return _json(endpoint_document(endpoint.name, signatures, traffic))
+
+
 async def endpoint_events(request: Request) -> Response:
     """The endpoint's history (config updates, replica exits, scaling), oldest first."""
     endpoint, _ = await _authorized(request, "CAN_VIEW")
@@ -260,6 +290,7 @@ routes = [
     Route(BASE + "/{name}/rate-limits", put_rate_limits, methods=["PUT"]),
     Route(BASE + "/{name}/ai-gateway", put_ai_gateway, methods=["PUT"]),
     Route(BASE + "/{name}/events", endpoint_events, methods=["GET"]),
+    Route(BASE + "/{name}/openapi", endpoint_openapi, methods=["GET"]),
     Route(BASE + "/{name}/metrics", endpoint_metrics, methods=["GET"]),
     Route(BASE + "/{name}/served-models/{served}/logs", served_model_logs, methods=["GET"]),
     Route(

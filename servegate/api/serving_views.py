@@ -17,6 +17,11 @@ from servegate.store.models import (
 TASK = "model-serving-task"
 
 
+def shown_config(endpoint: EndpointRow) -> ConfigRow | None:
+    """The config serving now, else the one on its way."""
+    return _config(endpoint, endpoint.active_version) or _config(endpoint, endpoint.pending_version)
+
+
 def _config(endpoint: EndpointRow, version: int | None) -> ConfigRow | None:
     if version is None:
         return None
@@ -137,9 +142,7 @@ def endpoint_detailed(endpoint: EndpointRow, permission_level: str) -> dict[str,
 
 def endpoint_summary(endpoint: EndpointRow) -> dict[str, Any]:
     body = _common(endpoint)
-    shown = _config(endpoint, endpoint.active_version) or _config(
-        endpoint, endpoint.pending_version
-    )
+    shown = shown_config(endpoint)
     if shown is not None:
         body["config"] = {
             "served_entities": [

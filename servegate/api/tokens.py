@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from servegate.api.openapi import accepts
 from servegate.api.serving_schemas import parse_body
 from servegate.errors import InvalidParameterValue
 from servegate.gateway.context import GatewayContext, caller_of
@@ -66,6 +67,7 @@ async def _issue(context: GatewayContext, principal_id: str, body: CreateToken) 
     return OrjsonResponse({"token_value": token, "token_info": token_info(row)})
 
 
+@accepts(CreateToken)
 async def create_token(request: Request) -> Response:
     body = parse_body(await request.body(), CreateToken)
     return await _issue(_context(request), caller_of(request).id, body)
@@ -76,6 +78,7 @@ async def list_tokens(request: Request) -> Response:
     return OrjsonResponse({"token_infos": [token_info(row) for row in rows]})
 
 
+@accepts(DeleteToken)
 async def delete_token(request: Request) -> Response:
     context = _context(request)
     body = parse_body(await request.body(), DeleteToken)
@@ -84,6 +87,7 @@ async def delete_token(request: Request) -> Response:
     return OrjsonResponse({})
 
 
+@accepts(CreateOnBehalf)
 async def create_on_behalf(request: Request) -> Response:
     context = _context(request)
     context.access.require_admin(caller_of(request), "create tokens for others")

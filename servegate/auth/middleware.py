@@ -23,6 +23,7 @@ PUBLIC_PATHS = frozenset(
         "/.well-known/databricks-config",
         "/v2/health/live",  # Open Inference Protocol health, like /health
         "/v2/health/ready",
+        "/openapi.json",
     }
 )
 # The web UI's pages authenticate by its session cookie, and reach data only by sending

@@ -27,6 +27,7 @@ from servegate.api import feature_tables as feature_tables_api
 from servegate.api import model_serving, permissions, scim, serving_endpoints
 from servegate.api import secrets as secrets_api
 from servegate.api import tokens as tokens_api
+from servegate.api.openapi import openapi_document
 from servegate.auth.access import AccessControl, Caller
 from servegate.auth.admin import ensure_admin_token
 from servegate.auth.middleware import AuthMiddleware
@@ -40,6 +41,7 @@ from servegate.gateway import dataplane, model_dataplane, oip
 from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.limits import HeaderLimitMiddleware
 from servegate.gateway.rate_limits import LocalRateLimiter, SharedRateLimiter
+from servegate.gateway.responses import OrjsonResponse
 from servegate.gateway.role import GatewayRole
 from servegate.gateway.routing import RoutingTable
 from servegate.gateway.shared_routing import RoutingFollower
@@ -103,6 +105,11 @@ async def prometheus_metrics(request: Request) -> Response:
     context.access.require_admin(caller_of(request), "read every endpoint's metrics")
     body = await run_in_threadpool(metrics.exposition)
     return Response(body, media_type=metrics.CONTENT_TYPE)
+
+
+async def openapi_json(request: Request) -> Response:
+    """This gateway's API as an OpenAPI document."""
+    return OrjsonResponse(openapi_document(request.app.routes))
 
 
 async def unknown_route(request: Request) -> Response:
@@ -282,6 +289,7 @@ def build_gateway(settings: Settings) -> Gateway:
         Route("/health", health, methods=["GET"]),
         Route("/ping", health, methods=["GET"]),
         Route("/metrics", prometheus_metrics, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
         *serving_endpoints.routes,
         *feature_tables_api.routes,
         *feature_specs_api.routes,

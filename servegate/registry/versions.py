@@ -22,12 +22,10 @@ from servegate.registry.snapshot import (
 )
 
 
-def _model_metadata(
-    tracking_uri: str, name: str, version: str, proxied_root: Path | None
-) -> dict[str, Any]:
+def _mlmodel(tracking_uri: str, name: str, version: str, proxied_root: Path | None) -> Model:
     with tempfile.TemporaryDirectory() as scratch:
         files = ModelFiles(tracking_uri, proxied_root, name, version, Path(scratch))
-        return Model.load(str(files.path(MLMODEL_FILE_NAME))).metadata or {}
+        return Model.load(str(files.path(MLMODEL_FILE_NAME)))
 
 
 class RegistryClient:
@@ -72,14 +70,17 @@ class RegistryClient:
             )
         return version
 
-    def feature_spec(self, name: str, version: str) -> dict[str, Any] | None:
-        """The feature spec stored with a model version, if it has one."""
+    def mlmodel(self, name: str, version: str) -> Model:
+        """A model version's MLmodel: its flavors, signature and metadata."""
         try:
-            metadata = _model_metadata(self.tracking_uri, name, version, self.proxied_artifacts)
+            return _mlmodel(self.tracking_uri, name, version, self.proxied_artifacts)
         except (MlflowException, OSError) as error:
             raise TemporarilyUnavailable(
                 f"Model '{name}' version {version} could not be read: {error}",
                 retry_after=2,
             ) from error
-        spec: dict[str, Any] | None = metadata.get(METADATA_KEY)
+
+    def feature_spec(self, name: str, version: str) -> dict[str, Any] | None:
+        """The feature spec stored with a model version, if it has one."""
+        spec: dict[str, Any] | None = (self.mlmodel(name, version).metadata or {}).get(METADATA_KEY)
         return spec
