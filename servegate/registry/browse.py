@@ -3,12 +3,13 @@ versions, stages and aliases."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from servegate.errors import TemporarilyUnavailable
+from servegate.errors import ResourceDoesNotExist, TemporarilyUnavailable
 from servegate.registry.snapshot import STAGES
 from servegate.registry.versions import RegistryClient
 
@@ -19,19 +20,113 @@ class VersionChoice:
     label: str
 
 
+@dataclass(frozen=True)
+class VersionSummary:
+    version: str
+    stage: str  # None, Staging, Production or Archived
+    aliases: tuple[str, ...]
+    status: str  # READY, PENDING_REGISTRATION or FAILED_REGISTRATION
+    created: int  # ms
+    run_id: str | None
+    description: str
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    description: str
+    updated: int  # ms
+    versions: list[VersionSummary] = field(default_factory=list)  # newest first
+
+
+def _client(registry: RegistryClient) -> MlflowClient:
+    return MlflowClient(registry.tracking_uri, registry_uri=registry.tracking_uri)
+
+
+def _name_filter(text: str) -> str | None:
+    """An ILIKE filter for names containing ``text``; ``_`` (any one character) and ``%``
+    made into ``_`` match themselves too, so a search never finds less than it should."""
+    pattern = "".join(c for c in text if c not in "'\"\\").replace("%", "_")
+    return f"name ILIKE '%{pattern}%'" if pattern else None
+
+
+def _unreadable(error: MlflowException) -> TemporarilyUnavailable:
+    return TemporarilyUnavailable(
+        f"The model registry could not be searched: {error.message}", retry_after=2
+    )
+
+
 def search_models(registry: RegistryClient, text: str, limit: int = 50) -> list[str]:
     """Registered model names containing ``text`` (any case), sorted."""
-    pattern = "".join(c for c in text if c not in "'\"\\%_")
-    client = MlflowClient(registry.tracking_uri, registry_uri=registry.tracking_uri)
     try:
-        found = client.search_registered_models(
-            filter_string=f"name ILIKE '%{pattern}%'" if pattern else None, max_results=limit
-        )
+        found = _client(registry).search_registered_models(_name_filter(text), limit)
     except MlflowException as error:
-        raise TemporarilyUnavailable(
-            f"The model registry could not be searched: {error.message}", retry_after=2
-        ) from error
+        raise _unreadable(error) from error
     return sorted(model.name for model in found)
+
+
+def model_summaries(registry: RegistryClient, text: str, limit: int = 50) -> list[ModelSummary]:
+    """Registered models whose name contains ``text``, sorted, each with every version:
+    two searches, whatever the number of models."""
+    client = _client(registry)
+    try:
+        models = client.search_registered_models(_name_filter(text), limit)
+        versions = _all_pages(client, _name_filter(text))
+    except MlflowException as error:
+        raise _unreadable(error) from error
+    return [_summary(model, versions) for model in sorted(models, key=lambda m: m.name)]
+
+
+def model_summary(registry: RegistryClient, name: str) -> ModelSummary:
+    """One registered model with every version; ``ResourceDoesNotExist`` if there is none."""
+    client = _client(registry)
+    escaped = name.replace("'", "\\'")
+    try:
+        model = client.get_registered_model(name)
+        versions = _all_pages(client, f"name = '{escaped}'")
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            raise ResourceDoesNotExist(f"Registered model '{name}' does not exist.") from None
+        raise _unreadable(error) from error
+    return _summary(model, versions)
+
+
+def _all_pages(client: MlflowClient, filter_string: str | None) -> list[ModelVersion]:
+    found: list[ModelVersion] = []
+    token = None
+    while True:
+        page = client.search_model_versions(filter_string, page_token=token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            return found
+
+
+def _summary(model: RegisteredModel, versions: list[ModelVersion]) -> ModelSummary:
+    """The model's own versions, each with its aliases (which a version search leaves out:
+    the registered model holds them)."""
+    aliases: dict[str, list[str]] = {}
+    for alias, version in (model.aliases or {}).items():
+        aliases.setdefault(str(version), []).append(alias)
+    own = [_version_summary(v, aliases) for v in versions if v.name == model.name]
+    return ModelSummary(
+        model.name,
+        model.description or "",
+        model.last_updated_timestamp or 0,
+        sorted(own, key=lambda v: int(v.version), reverse=True),
+    )
+
+
+def _version_summary(found: ModelVersion, aliases: dict[str, list[str]]) -> VersionSummary:
+    return VersionSummary(
+        str(found.version),
+        found.current_stage or "None",
+        tuple(sorted(aliases.get(str(found.version), ()))),
+        found.status or "READY",
+        found.creation_timestamp or 0,
+        found.run_id,
+        found.description or "",
+    )
 
 
 def version_choices(registry: RegistryClient, name: str) -> list[VersionChoice]:

@@ -19,8 +19,12 @@ def _context(form: EndpointForm, editing: str | None) -> dict[str, object]:
 
 
 async def new_endpoint(request: Request) -> Response:
+    """The empty form, or one serving ``?model=NAME&version=V`` (from the models page)."""
     api = api_for(request)
-    return await page(request, api, "endpoint_form.html", **_context(EndpointForm(), None))
+    form = EndpointForm.serving(
+        request.query_params.get("model", ""), request.query_params.get("version", "")
+    )
+    return await page(request, api, "endpoint_form.html", **_context(form, None))
 
 
 async def edit_endpoint(request: Request) -> Response:

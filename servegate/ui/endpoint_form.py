@@ -17,6 +17,7 @@ from servegate.endpoint_config import MAX_SERVED_ENTITIES
 
 WORKLOAD_SIZES = ("Small", "Medium", "Large")
 _FIELD_PATH = re.compile(r"served_(?:entities|models)[.\[](\d+)\]?(?:\.(\w+))?")
+_NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9_-]+")
 _QUOTED = re.compile(r"'([^']+)'")
 _FIELD_OF = {
     "entity_name": "model",
@@ -69,6 +70,13 @@ class EndpointForm:
             for i in range(count)
         ]
         return cls(_text(form, "name"), rows or [ServedRow()])
+
+    @classmethod
+    def serving(cls, model: str, version: str) -> EndpointForm:
+        """A new endpoint's form with one served model filled in, named after the model
+        (as far as endpoint names allow)."""
+        name = _NOT_IN_NAMES.sub("-", model).strip("-")[:63]
+        return cls(name, [ServedRow(model=model.strip(), version=version.strip())])
 
     @classmethod
     def from_endpoint(cls, endpoint: dict[str, Any]) -> EndpointForm:

@@ -107,19 +107,3 @@ def _served_names(endpoint: dict[str, Any]) -> list[str]:
             if entity["name"] not in names:
                 names.append(entity["name"])
     return names
-
-
-async def endpoint_permissions(request: Request) -> Response:
-    """Who may view, query and manage the endpoint (the permissions API's ACL)."""
-    api = api_for(request)
-    endpoint = await _detailed(api, request.path_params["name"])
-    acl = await api.get(f"/api/2.0/permissions/serving-endpoints/{endpoint['id']}")
-    return await page(
-        request,
-        api,
-        "endpoint_permissions.html",
-        nav="endpoints",
-        tab="permissions",
-        endpoint=endpoint,
-        acl=acl.get("access_control_list", []),
-    )

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from servegate.gateway.context import GatewayContext
+from servegate.gateway.responses import OrjsonResponse
 from servegate.registry.examples import RequestExample, request_example
 from servegate.ui.api_client import ApiError, api_for
 from servegate.ui.endpoints import BASE
@@ -40,15 +41,20 @@ async def _example(context: GatewayContext, entity: dict[str, Any]) -> RequestEx
     )
 
 
+async def _prefill(request: Request, endpoint: dict[str, Any], served: str) -> RequestExample:
+    """The example of the served model asked for, or of the busiest one for the endpoint."""
+    example_of = served or _busiest(endpoint)
+    entity = next((e for e in _entities(endpoint) if e["name"] == example_of), None)
+    if entity is None:
+        return RequestExample({"dataframe_records": [{}]}, "")
+    return await _example(request.app.state.context, entity)
+
+
 async def query_page(request: Request) -> Response:
     api = api_for(request)
     endpoint = await api.get(f"{BASE}/{request.path_params['name']}")
-    entities = _entities(endpoint)
     served = request.query_params.get("served") or ""
-    example_of = served or _busiest(endpoint)
-    entity = next((e for e in entities if e["name"] == example_of), None)
-    example = await _example(request.app.state.context, entity) if entity else None
-    body = example.body if example else {"dataframe_records": [{}]}
+    example = await _prefill(request, endpoint, served)
     return await page(
         request,
         api,
@@ -56,11 +62,19 @@ async def query_page(request: Request) -> Response:
         nav="endpoints",
         tab="query",
         endpoint=endpoint,
-        entities=entities,
+        entities=_entities(endpoint),
         served=served,
         example=example,
-        body=json.dumps(body, indent=2),
+        body=json.dumps(example.body, indent=2),
     )
+
+
+async def query_example(request: Request) -> Response:
+    """``{"body", "source"}`` for the served model picked in "Send to"."""
+    api = api_for(request)
+    endpoint = await api.get(f"{BASE}/{request.path_params['name']}")
+    example = await _prefill(request, endpoint, request.query_params.get("served") or "")
+    return OrjsonResponse({"body": json.dumps(example.body, indent=2), "source": example.source})
 
 
 async def code_snippets(request: Request) -> Response:

@@ -28,7 +28,19 @@ def _when(milliseconds: int | None) -> str:
     return moment.isoformat(timespec="seconds")
 
 
+def _duration(seconds: float) -> str:
+    """``90`` → ``1 min 30 s``; ``86400`` → ``1 d``: the two largest units that apply."""
+    parts = []
+    left = round(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if left >= size:
+            parts.append(f"{left // size} {unit}")
+            left %= size
+    return " ".join(parts[:2]) or f"{seconds:g} s"
+
+
 templates.env.filters["when"] = _when
+templates.env.filters["duration"] = _duration
 
 
 async def page(request: Request, api: ApiClient, template: str, **context: Any) -> Response:

@@ -70,3 +70,12 @@ def _any_failed(config: dict[str, Any]) -> bool:
         entity.get("state", {}).get("deployment") == "DEPLOYMENT_FAILED"
         for entity in config.get("served_entities", [])
     )
+
+
+def serving_badge(state: str | None) -> Badge:
+    """Per-model serving's ``ENDPOINT_STATE_*`` or a version's ``VERSION_STATE_*``."""
+    tones = {"READY": "ok", "PENDING": "busy", "LAUNCHING": "busy", "FAILED": "bad"}
+    word = (state or "").rpartition("_")[2]
+    if word not in tones:
+        return Badge(state or "Unknown", "idle")
+    return Badge(word.capitalize(), tones[word])

@@ -16,14 +16,9 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import Registered
 from tests.e2e.gateway_process import GatewayProcess
+from tests.ui.conftest import shot
 
 ENDPOINT = "ui-flow"
-
-
-def _shot(page: Page, folder: Path | None, name: str, full: bool = True) -> None:
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(folder / f"{name}.png"), full_page=full)
 
 
 def _run(code: str, token: str) -> str:
@@ -69,7 +64,7 @@ def test_create_query_and_chart(
     expect(version.locator("option").first).to_have_text(f"Version {registered.version}")
     page.keyboard.press("Tab")
     expect(page.get_by_label("Served model name (optional)")).to_be_focused()
-    _shot(page, screenshots, "create")
+    shot(page, screenshots, "create")
     page.keyboard.press("Enter")
 
     page.wait_for_url(f"**/ui/endpoints/{ENDPOINT}")
@@ -101,7 +96,7 @@ def test_create_query_and_chart(
     assert ast.literal_eval(printed)["predictions"] == predictions
     sdk = page.locator("#snippet-sdk").text_content()
     assert ast.literal_eval(_run(sdk, gateway.token)) == predictions
-    _shot(page, screenshots, "query")
+    shot(page, screenshots, "query")
 
     # Traffic shows up in the charts of the overview.
     page.get_by_role("link", name="Overview").click()
@@ -121,7 +116,7 @@ def test_create_query_and_chart(
         }""",
         timeout=20_000,
     )
-    _shot(page, screenshots, "endpoint")
+    shot(page, screenshots, "endpoint")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Endpoints").click()
     row = page.locator("#endpoint-table tbody tr", has_text=ENDPOINT)
@@ -130,6 +125,6 @@ def test_create_query_and_chart(
     page.get_by_label("Filter").fill("no-such-endpoint")
     expect(row).to_be_hidden()
     page.get_by_label("Filter").fill("")
-    _shot(page, screenshots, "endpoints")
+    shot(page, screenshots, "endpoints")
     page.set_viewport_size({"width": 390, "height": 844})
-    _shot(page, screenshots, "endpoints-phone", full=False)
+    shot(page, screenshots, "endpoints-phone", full=False)

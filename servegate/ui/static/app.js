@@ -64,3 +64,18 @@ document.addEventListener("input", (event) => {
   const form = event.target.closest && event.target.closest("form[data-traffic-form]");
   if (form && event.target.matches("input[data-traffic]")) checkTraffic(form);
 });
+
+// Copy a snippet or a URL: the clipboard where the browser allows it, else select the text.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest && event.target.closest("[data-copy]");
+  if (!button) return;
+  const source = document.querySelector(button.dataset.copy);
+  try {
+    await navigator.clipboard.writeText(source.textContent);
+    button.textContent = "Copied";
+  } catch (refused) {
+    getSelection().selectAllChildren(source);
+    button.textContent = "Selected: press Ctrl+C";
+  }
+  setTimeout(() => { button.textContent = "Copy"; }, 2000);
+});

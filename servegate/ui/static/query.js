@@ -19,6 +19,34 @@
     }
   }
 
+  // The body follows the served model picked in "Send to" (its own input example), unless
+  // the reader has edited it: then it is kept, and the example is one click away.
+  const source = $("body-source");
+  const useExample = $("use-example");
+  let prefilled = body.value;
+  let offered = null;
+
+  function prefill(example) {
+    body.value = prefilled = example.body;
+    source.textContent = example.source ? `Prefilled from ${example.source}.` : "";
+    useExample.hidden = true;
+    parsed();
+  }
+
+  form.elements.served.addEventListener("change", async () => {
+    const served = form.elements.served.value;
+    const response = await fetch(`${form.dataset.example}?served=${encodeURIComponent(served)}`,
+      { headers: { "X-Servegate-UI": "1" } });
+    if (!response.ok) return;
+    const example = await response.json();
+    if (body.value === prefilled) { prefill(example); return; }
+    offered = example;
+    source.textContent = "Your edited body is kept.";
+    useExample.textContent = `Use ${served || "the endpoint"}'s example`;
+    useExample.hidden = false;
+  });
+  useExample.addEventListener("click", () => { if (offered) prefill(offered); body.focus(); });
+
   $("format").addEventListener("click", () => {
     const json = parsed();
     if (json) body.value = JSON.stringify(json.value, null, 2);
@@ -57,18 +85,3 @@
     }
   });
 })();
-
-// Copy a snippet: the clipboard where the browser allows it, else select the text.
-document.addEventListener("click", async (event) => {
-  const button = event.target.closest && event.target.closest("[data-copy]");
-  if (!button) return;
-  const source = document.querySelector(button.dataset.copy);
-  try {
-    await navigator.clipboard.writeText(source.textContent);
-    button.textContent = "Copied";
-  } catch (refused) {
-    getSelection().selectAllChildren(source);
-    button.textContent = "Selected: press Ctrl+C";
-  }
-  setTimeout(() => { button.textContent = "Copy"; }, 2000);
-});
