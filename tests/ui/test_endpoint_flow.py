@@ -126,5 +126,3 @@ def test_create_query_and_chart(
     expect(row).to_be_hidden()
     page.get_by_label("Filter").fill("")
     shot(page, screenshots, "endpoints")
-    page.set_viewport_size({"width": 390, "height": 844})
-    shot(page, screenshots, "endpoints-phone", full=False)

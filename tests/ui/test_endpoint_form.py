@@ -91,3 +91,10 @@ def test_api_errors_land_next_to_the_field_they_name() -> None:
         form.errors.clear()
         form.place(code, message)
         assert list(form.errors) == [field], message
+
+
+def test_serve_this_version_fills_the_first_row_and_a_name() -> None:
+    form = EndpointForm.serving("Churn model.v2", "3")
+    assert form.name == "Churn-model-v2"
+    assert (form.rows[0].model, form.rows[0].version) == ("Churn model.v2", "3")
+    assert EndpointForm.serving("", "").config() is None  # an empty form, as before

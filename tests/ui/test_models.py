@@ -3,6 +3,8 @@ from the page and queried at its stage URL; "Serve this version" opens the form 
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
 import requests
@@ -33,6 +35,7 @@ def test_models_versions_and_per_model_serving(
     expect(row).to_contain_text("v1 @champion")
     expect(row).to_contain_text("Off")
     search.fill("")
+    expect(page.locator("#model-results")).not_to_contain_text("matching")
     shot(page, screenshots, "models")
 
     page.get_by_role("link", name=TWO_VERSIONS).click()
@@ -67,11 +70,14 @@ def test_models_versions_and_per_model_serving(
     page.once("dialog", lambda dialog: dialog.accept())
     switch.click()
     expect(switch).to_have_attribute("aria-checked", "false")
-    gone = requests.post(production, headers=gateway.headers, json=body, timeout=60)
+    deadline = time.monotonic() + 30  # the gateway's routes follow within a pass or two
+    while (gone := requests.post(production, headers=gateway.headers, json=body, timeout=60)).ok:
+        assert time.monotonic() < deadline, "still served after serving was switched off"
+        time.sleep(0.2)
     assert gone.status_code == 404, gone.text
 
     # "Serve this version" opens the create form with that version filled in.
-    page.get_by_role("link", name="Serve version 1 from a new endpoint").click()
+    page.get_by_role("link", name=re.compile(r"^Serve this version\s+for version 1$")).click()
     expect(page.get_by_label("Endpoint name")).to_have_value(TWO_VERSIONS)
     expect(page.get_by_label("Registered model")).to_have_value(TWO_VERSIONS)
     version = page.get_by_label("Version, stage or alias")
