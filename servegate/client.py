@@ -1,8 +1,11 @@
-"""A small typed Python client for servegate's REST API (used by the CLI).
+"""A typed Python client for servegate's REST API (the CLI is built on it).
 
-client = ServegateClient("http://127.0.0.1:8080", token)
-client.enable_model("churn")
-client.model_status("churn")["state"]
+with ServegateClient("http://127.0.0.1:8080", token) as client:
+    client.create_endpoint({"name": "churn", "config": {"served_entities": [...]}})
+    answer, served = client.query("churn", b'{"dataframe_records": [...]}')
+    client.enable_model("churn")
+
+Every error answer raises ``ServegateClientError`` with its status, ``error_code`` and message.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import httpx
 
 LEGACY = "/api/2.0/mlflow/endpoints"
 ENDPOINTS = "/api/2.0/serving-endpoints"
+SECRETS = "/api/2.0/secrets"
 FEATURE_TABLES = "/api/2.0/feature-tables"
 _ROW_CONTENT_TYPES = {".csv": "text/csv", ".parquet": "application/vnd.apache.parquet"}
 SCIM = "/api/2.0/preview/scim/v2"
@@ -177,6 +181,31 @@ class ServegateClient:
         response = self._send("POST", path, content=body, headers={"content-type": content_type})
         return _body_of(response), response.headers.get("served-model-name", "")
 
+    def patch_tags(
+        self, name: str, add: dict[str, str | None] | None = None, delete: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Add or change tags, remove others; the endpoint's tags after."""
+        body = {
+            "add_tags": [{"key": key, "value": value} for key, value in (add or {}).items()],
+            "delete_tags": delete or [],
+        }
+        return self.request("PATCH", f"{ENDPOINTS}/{name}/tags", json=body)["tags"]
+
+    def set_ai_gateway(self, name: str, settings: dict[str, Any]) -> dict[str, Any]:
+        """Rate limits and the other AI gateway settings (``{"rate_limits": [...]}``)."""
+        return self.request("PUT", f"{ENDPOINTS}/{name}/ai-gateway", json=settings)
+
+    def endpoint_metrics(self, name: str) -> str:
+        """The endpoint's Prometheus samples (OpenMetrics text)."""
+        response = self._send("GET", f"{ENDPOINTS}/{name}/metrics")
+        if response.is_error:
+            _body_of(response)  # raises
+        return response.text
+
+    def endpoint_openapi(self, name: str) -> dict[str, Any]:
+        """How to query the endpoint: an OpenAPI document from its models' signatures."""
+        return self.request("GET", f"{ENDPOINTS}/{name}/openapi")
+
     def endpoint_events(self, name: str, limit: int = 1000) -> list[dict[str, Any]]:
         """The endpoint's history: config updates, replica exits, scaling (oldest first)."""
         path = f"{ENDPOINTS}/{name}/events"
@@ -279,8 +308,37 @@ class ServegateClient:
     def delete_feature_spec(self, name: str) -> None:
         self.request("DELETE", f"/api/2.0/feature-specs/{name}")
 
+    # -- secrets (admins) -------------------------------------------------------------------
+
+    def create_secret_scope(self, scope: str) -> None:
+        self.request("POST", f"{SECRETS}/scopes/create", json={"scope": scope})
+
+    def secret_scopes(self) -> list[str]:
+        return [s["name"] for s in self.request("GET", f"{SECRETS}/scopes/list")["scopes"]]
+
+    def put_secret(self, scope: str, key: str, value: str) -> None:
+        """Store a secret; endpoints reference it as ``{{secrets/SCOPE/KEY}}``."""
+        body = {"scope": scope, "key": key, "string_value": value}
+        self.request("POST", f"{SECRETS}/put", json=body)
+
+    def secret_keys(self, scope: str) -> list[str]:
+        found = self.request("GET", f"{SECRETS}/list", params={"scope": scope})["secrets"]
+        return [secret["key"] for secret in found]
+
+    def delete_secret(self, scope: str, key: str) -> None:
+        self.request("POST", f"{SECRETS}/delete", json={"scope": scope, "key": key})
+
+    def delete_secret_scope(self, scope: str) -> None:
+        self.request("POST", f"{SECRETS}/scopes/delete", json={"scope": scope})
+
     def close(self) -> None:
         self._http.close()
+
+    def __enter__(self) -> ServegateClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def _log_path(endpoint: str, served: str, build: bool) -> str:
