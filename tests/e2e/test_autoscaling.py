@@ -138,11 +138,12 @@ def test_scaled_to_zero_wakes_on_the_next_request(gateway: GatewayProcess) -> No
     assert woken.headers["served-model-name"] == "m"
     assert len(replicas_of(gateway, model)) == 1
     kinds = [event["event_type"] for event in events(gateway, "sleepy")]
-    assert kinds[-2:] == ["SCALED_TO_ZERO", "WOKEN_FROM_ZERO"], kinds
+    scaling = [kind for kind in kinds if kind.startswith(("SCALED", "WOKEN"))]
+    assert scaling[-2:] == ["SCALED_TO_ZERO", "WOKEN_FROM_ZERO"], kinds
 
     shown = events_cli(gateway, "sleepy", "--json")
     assert shown.returncode == 0, shown.stderr
-    assert [e["event_type"] for e in json.loads(shown.stdout)] == kinds
+    assert [e["event_type"] for e in json.loads(shown.stdout)][: len(kinds)] == kinds
     table = events_cli(gateway, "sleepy")
     assert table.returncode == 0 and "WOKEN_FROM_ZERO" in table.stdout
     missing = events_cli(gateway, "no-such-endpoint")
