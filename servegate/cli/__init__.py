@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from servegate.cli import (  # noqa: F401 (commands)
     access,
+    build,
+    deploy,
     endpoints,
     events,
     features,
