@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import mlflow
 import typer
-from rich.console import Console
 
 from servegate import __version__
 from servegate.cli.app import app
@@ -21,7 +21,6 @@ from servegate.errors import ServegateError
 from servegate.registry.snapshot import is_version_number
 from servegate.replica.artifacts import REGISTERED_VERSION
 
-console = Console()
 ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 
 
@@ -45,12 +44,13 @@ def _endpoint_contexts(
     built: dict[str, BuildContext] = {}
     for entity in endpoint.config.served_entities:
         version = _resolved_version(entity.entity_name, entity.entity_version)
-        pinned = type(entity)(**{**entity.__dict__, "entity_version": version})
+        pinned = replace(entity, entity_version=version)
         folder = f"{image_name(entity.entity_name)}-{version}"
         if folder not in built:
             built[folder] = replica_context(
                 model_uri(pinned), output / folder, model_image("", pinned), wheel
             )
+            wheel = wheel or next((output / folder / "wheels").glob("*.whl"))  # build once
     built["gateway"] = gateway_context(output / "gateway", f"servegate:{__version__}", wheel)
     return list(built.values())
 
@@ -103,4 +103,4 @@ def build(
     except ServegateError as error:
         raise fail(error.message, 1) from error
     for context in contexts:
-        console.print(f"docker build -t {context.image} {context.path}", highlight=False)
+        typer.echo(f"docker build -t {context.image} {context.path}")  # to copy: never wrapped

@@ -1,1 +1,2 @@
-"""Ways to put endpoints elsewhere: MLflow's deployments plugin (``mlflow_plugin``)."""
+"""Ways to put endpoints elsewhere: Kubernetes manifests (``kubernetes``, ``kserve``), Docker
+build contexts (``build_context``) and MLflow's deployments plugin (``mlflow_plugin``)."""

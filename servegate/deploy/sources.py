@@ -38,15 +38,25 @@ def _items(data: Any) -> list[Any]:
         return [data]
     raise BadRequest(
         "An endpoint file holds an endpoint (an object with name and config), a list of them, "
-        '{"endpoints": [...]}.'
+        'or {"endpoints": [...]}.'
     )
+
+
+def _one_form(config: Any) -> Any:
+    """A GET answer lists every model twice, as ``served_entities`` and ``served_models``:
+    keep the first."""
+    if isinstance(config, dict) and config.get("served_entities") and "served_models" in config:
+        return {key: value for key, value in config.items() if key != "served_models"}
+    return config
 
 
 def _endpoint(item: Any, where: str) -> EndpointSpec:
     if not isinstance(item, dict):
         raise InvalidParameterValue(f"{where}: an endpoint is an object with name and config.")
     try:
-        parsed = CreateEndpointInput.model_validate(item)
+        parsed = CreateEndpointInput.model_validate(
+            {**item, "config": _one_form(item.get("config"))}
+        )
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
@@ -83,7 +93,7 @@ def endpoints_from_gateway(client: ServegateClient, names: list[str]) -> list[En
     found = []
     for name in names:
         body = client.endpoint(name)
-        config = body.get("config") or body.get("pending_config")
+        config = _one_form(body.get("config") or body.get("pending_config"))
         if not config:
             raise InvalidParameterValue(f"Endpoint {name!r} has no config to deploy.")
         found.append(EndpointSpec(name, EndpointConfigInput.model_validate(config).to_config()))

@@ -18,6 +18,7 @@ import requests
 from tests.e2e.conftest import Registered
 from tests.e2e.gateway_process import GatewayProcess, free_port
 from tests.e2e.processes import alive
+from tests.ports import wait_listening
 
 
 def registry_env(gateway: GatewayProcess) -> dict[str, str]:
@@ -26,18 +27,6 @@ def registry_env(gateway: GatewayProcess) -> dict[str, str]:
         "MLFLOW_TRACKING_URI": gateway.url,
         "MLFLOW_TRACKING_TOKEN": gateway.token,
     }
-
-
-def wait_listening(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"replica exited with {process.returncode}"
-        try:
-            if requests.get(f"{url}/ping", timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    raise AssertionError("replica did not start")
 
 
 @pytest.fixture(scope="module")
