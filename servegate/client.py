@@ -12,9 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from servegate.inference_tables import COLUMNS as INFERENCE_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LEGACY = "/api/2.0/mlflow/endpoints"
 ENDPOINTS = "/api/2.0/serving-endpoints"
@@ -220,6 +225,38 @@ class ServegateClient:
     ) -> Iterator[str]:
         """The newest lines, then each line as it is written, until the caller stops."""
         return self._stream(_log_path(endpoint, served, build), {"follow": "true"})
+
+    def inference_records(
+        self,
+        name: str,
+        limit: int = 100,
+        *,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        served_model: str | None = None,
+        order: str = "newest",
+    ) -> list[dict[str, Any]]:
+        """Requests in the endpoint's inference table (``order``: newest or oldest first)."""
+        params = {
+            "limit": limit,
+            "since_ms": since_ms,
+            "until_ms": until_ms,
+            "served_model": served_model,
+            "order": order,
+        }
+        path = f"/api/2.0/serving-endpoints/{name}/inference-records"
+        found = {key: value for key, value in params.items() if value is not None}
+        return self.request("GET", path, params=found)["records"]
+
+    def inference_table(self, name: str, limit: int = 10_000, **query: Any) -> pd.DataFrame:
+        """``inference_records`` as a pandas DataFrame, with ``timestamp`` as a datetime."""
+        import pandas as pd
+
+        frame = pd.DataFrame(
+            self.inference_records(name, limit, **query), columns=list(INFERENCE_COLUMNS)
+        )
+        frame.insert(0, "timestamp", pd.to_datetime(frame["timestamp_ms"], unit="ms", utc=True))
+        return frame
 
     def permissions(self, endpoint_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/2.0/permissions/serving-endpoints/{endpoint_id}")

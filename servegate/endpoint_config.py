@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from servegate.errors import InvalidParameterValue
+from servegate.inference_tables import InferenceTable
 
 MAX_SERVED_ENTITIES = 10
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
@@ -73,7 +74,7 @@ class Route:
 class EndpointConfig:
     served_entities: tuple[ServedEntitySpec, ...]
     routes: tuple[Route, ...]
-    auto_capture: dict[str, Any] | None = None
+    auto_capture: InferenceTable | None = None
 
 
 def validate_endpoint_name(name: str) -> str:
@@ -88,7 +89,7 @@ def validate_endpoint_name(name: str) -> str:
 def build_endpoint_config(
     entities: list[ServedEntitySpec],
     routes: list[Route] | None,
-    auto_capture: dict[str, Any] | None = None,
+    auto_capture: InferenceTable | None = None,
 ) -> EndpointConfig:
     """Check a config as a whole and fill in defaults (one entity alone gets 100%)."""
     if not entities:

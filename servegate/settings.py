@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,23 @@ class Settings(BaseSettings):
         default=10 * 1024 * 1024, ge=4096, description="A replica log rotates past this size."
     )
     log_backups: int = Field(default=5, ge=0, description="Rotated replica logs kept.")
+    inference_tables: Literal["store", "parquet"] = Field(
+        default="store",
+        description="Where inference tables go: the store's database, or Parquet files.",
+    )
+    inference_dir: Path | None = Field(
+        default=None, description="The Parquet inference tables' folder; default home/inference."
+    )
+    inference_queue_size: int = Field(
+        default=10_000, ge=1, description="Records held for writing; more are dropped, counted."
+    )
+    inference_queue_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    inference_max_payload_bytes: int = Field(
+        default=1024 * 1024, ge=0, description="A larger request or response body is kept as null."
+    )
+    inference_flush_s: float = Field(
+        default=1.0, gt=0, description="Inference records are written at least this often."
+    )
     process_token: str | None = Field(
         default=None,
         description="Internal: the token replicas use to reach the registry, shared by workers.",
@@ -125,6 +143,10 @@ class Settings(BaseSettings):
     @property
     def admin_token_path(self) -> Path:
         return self.home / "admin-token"
+
+    @property
+    def inference_path(self) -> Path:
+        return self.inference_dir or self.home / "inference"
 
     @property
     def embedded_registry(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from mlflow.models.signature import ModelSignature
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -34,14 +36,16 @@ from servegate.errors import InvalidParameterValue, ResourceDoesNotExist
 from servegate.features.spec import check_lookups, lookups_of
 from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.responses import OrjsonResponse
+from servegate.inference_tables import InferenceTable, RecordQuery, check_one_table
 from servegate.observability import metrics
 from servegate.observability.logs import endpoint_group, follow, tail
-from servegate.store.models import SERVING_ENDPOINT, EndpointRow
+from servegate.store.models import SERVING_ENDPOINT, ConfigRow, EndpointRow
 from servegate.store.principals import CREATE_ENDPOINTS
 
 BASE = "/api/2.0/serving-endpoints"
 LOG_TAIL_BYTES = 256 * 1024
 MAX_EVENTS = 10_000
+MAX_RECORDS = 10_000
 
 
 def _context(request: Request) -> GatewayContext:
@@ -50,6 +54,23 @@ def _context(request: Request) -> GatewayContext:
 
 def _json(body: object) -> Response:
     return OrjsonResponse(body)
+
+
+def _detailed(context: GatewayContext, endpoint: EndpointRow, level: str) -> Response:
+    return _json(endpoint_detailed(endpoint, level, context.capture.status(endpoint.id)))
+
+
+def _configs(endpoint: EndpointRow) -> list[ConfigRow]:
+    """The endpoint's config serving now and the one it is moving to, if any."""
+    versions = (endpoint.active_version, endpoint.pending_version)
+    return [config for config in endpoint.configs if config.version in versions]
+
+
+def _serving_capture(endpoint: EndpointRow) -> InferenceTable | None:
+    """The ``auto_capture_config`` of the config serving now (else of the newest one)."""
+    configs = {config.version: config for config in endpoint.configs}
+    config = configs.get(endpoint.active_version) or configs.get(endpoint.last_version)
+    return InferenceTable.from_stored(config.auto_capture) if config else None
 
 
 async def _check_references(context: GatewayContext, config: EndpointConfig) -> None:
@@ -110,6 +131,8 @@ async def create_endpoint(request: Request) -> Response:
     body = parse_body(await request.body(), CreateEndpointInput)
     name = validate_endpoint_name(body.name)
     config = body.to_config()
+    ai_gateway = body.ai_gateway_settings()
+    check_one_table(config.auto_capture, ai_gateway)
     await _check_references(context, config)
     endpoint = await run_in_threadpool(
         context.endpoints.create,
@@ -119,11 +142,11 @@ async def create_endpoint(request: Request) -> Response:
         config,
         body.description,
         {tag.key: tag.value for tag in body.tags},
-        body.ai_gateway_settings(),
+        ai_gateway,
     )
     await run_in_threadpool(context.access.refresh)
     context.role.wake(reread_registry=True)
-    return _json(endpoint_detailed(endpoint, "CAN_MANAGE"))
+    return _detailed(context, endpoint, "CAN_MANAGE")
 
 
 async def list_endpoints(request: Request) -> Response:
@@ -140,7 +163,7 @@ async def list_endpoints(request: Request) -> Response:
 
 async def get_endpoint(request: Request) -> Response:
     endpoint, level = await _authorized(request, "CAN_VIEW")
-    return _json(endpoint_detailed(endpoint, level))
+    return _detailed(_context(request), endpoint, level)
 
 
 async def delete_endpoint(request: Request) -> Response:
@@ -155,15 +178,17 @@ async def delete_endpoint(request: Request) -> Response:
 @accepts(EndpointConfigInput)
 async def update_config(request: Request) -> Response:
     context = _context(request)
-    await _authorized(request, "CAN_MANAGE")
-    config = parse_body(await request.body(), EndpointConfigInput).to_config()
+    endpoint, _ = await _authorized(request, "CAN_MANAGE")
+    body = parse_body(await request.body(), EndpointConfigInput)
+    config = body.to_config(endpoint.name, _serving_capture(endpoint))
+    check_one_table(config.auto_capture, endpoint.ai_gateway)
     await _check_references(context, config)
     caller = caller_of(request)
     endpoint = await run_in_threadpool(
-        context.endpoints.update_config, request.path_params["name"], caller.name, config
+        context.endpoints.update_config, endpoint.name, caller.name, config
     )
     context.role.wake(reread_registry=True)
-    return _json(endpoint_detailed(endpoint, "CAN_MANAGE"))
+    return _detailed(context, endpoint, "CAN_MANAGE")
 
 
 @accepts(PatchTagsInput)
@@ -193,7 +218,12 @@ async def put_rate_limits(request: Request) -> Response:
 @accepts(AiGatewayInput)
 async def put_ai_gateway(request: Request) -> Response:
     endpoint, _ = await _authorized(request, "CAN_MANAGE")
-    settings = parse_body(await request.body(), AiGatewayInput).to_stored()
+    previous = (endpoint.ai_gateway or {}).get("inference_table_config")
+    settings = parse_body(await request.body(), AiGatewayInput).to_stored(
+        endpoint.name, InferenceTable.from_stored(previous)
+    )
+    for config in _configs(endpoint):
+        check_one_table(InferenceTable.from_stored(config.auto_capture), settings)
     await run_in_threadpool(_context(request).endpoints.set_ai_gateway, endpoint.name, settings)
     _context(request).role.wake()
     return _json(settings or {})
@@ -266,6 +296,38 @@ async def endpoint_events(request: Request) -> Response:
     return _json({"events": [event_body(row) for row in rows]})
 
 
+def _record_query(params: Mapping[str, str]) -> RecordQuery:
+    unknown = set(params) - {"limit", "since_ms", "until_ms", "served_model", "order"}
+    if unknown:
+        raise InvalidParameterValue(
+            f"Unknown query parameter {sorted(unknown)[0]!r}: use limit, since_ms, until_ms, "
+            "served_model, order."
+        )
+    limit = params.get("limit", "100")
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_RECORDS:
+        raise InvalidParameterValue(f"limit must be an integer from 1 to {MAX_RECORDS}.")
+    times = {}
+    for bound in ("since_ms", "until_ms"):
+        value = params.get(bound)
+        if value is not None and not value.isdigit():
+            raise InvalidParameterValue(f"{bound} must be a time in milliseconds since 1970.")
+        times[bound] = int(value) if value is not None else None
+    order = params.get("order", "newest")
+    if order not in ("newest", "oldest"):
+        raise InvalidParameterValue(f"order must be 'newest' or 'oldest', not {order!r}.")
+    return RecordQuery(int(limit), served_model=params.get("served_model"), order=order, **times)
+
+
+async def inference_records(request: Request) -> Response:
+    """The endpoint's inference table (payloads are sensitive: CAN_MANAGE only)."""
+    context = _context(request)
+    endpoint, _ = await _authorized(request, "CAN_MANAGE")
+    query = _record_query(request.query_params)
+    await context.capture.flush()  # what this process holds, so a client reads its own requests
+    records = await run_in_threadpool(context.capture.sink.read, endpoint.id, endpoint.name, query)
+    return _json({"records": records})
+
+
 async def endpoint_metrics(request: Request) -> Response:
     """This endpoint's metrics alone, in the OpenMetrics text format."""
     endpoint, _ = await _authorized(request, "CAN_VIEW")
@@ -292,6 +354,7 @@ routes = [
     Route(BASE + "/{name}/events", endpoint_events, methods=["GET"]),
     Route(BASE + "/{name}/openapi", endpoint_openapi, methods=["GET"]),
     Route(BASE + "/{name}/metrics", endpoint_metrics, methods=["GET"]),
+    Route(BASE + "/{name}/inference-records", inference_records, methods=["GET"]),
     Route(BASE + "/{name}/served-models/{served}/logs", served_model_logs, methods=["GET"]),
     Route(
         BASE + "/{name}/served-models/{served}/build-logs",

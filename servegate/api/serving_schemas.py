@@ -13,6 +13,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -29,6 +31,7 @@ from servegate.endpoint_config import (
 )
 from servegate.errors import BadRequest, InvalidParameterValue
 from servegate.gateway.rate_limits import KEYS as RATE_LIMIT_KEYS
+from servegate.inference_tables import InferenceTable, settle
 from servegate.registry.snapshot import canonical_reference
 
 
@@ -145,18 +148,35 @@ class TrafficConfigInput(_Input):
     routes: list[RouteInput] = []
 
 
+class InferenceTableInput(_Input):
+    """``auto_capture_config`` and ``ai_gateway.inference_table_config``."""
+
+    catalog_name: StrictStr | None = None
+    schema_name: StrictStr | None = None
+    table_name_prefix: StrictStr | None = None
+    enabled: StrictBool | None = None
+
+    def given(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
 class EndpointConfigInput(_Input):
     served_entities: list[ServedEntityInput] | None = None
     served_models: list[ServedModelInput] | None = None
     traffic_config: TrafficConfigInput | None = None
-    auto_capture_config: dict[str, Any] | None = None
+    auto_capture_config: InferenceTableInput | None = None
 
-    def to_config(self) -> EndpointConfig:
+    def to_config(self, endpoint: str, capture: InferenceTable | None = None) -> EndpointConfig:
+        """``capture``: the inference table of the config serving now (kept if this one
+        leaves ``auto_capture_config`` out)."""
         entities = [e.to_spec(i) for i, e in enumerate(self.served_entities or [])]
         entities += [m.to_spec(i) for i, m in enumerate(self.served_models or [])]
         routes = self.traffic_config.routes if self.traffic_config else []
+        if self.auto_capture_config is not None:
+            given = self.auto_capture_config.given()
+            capture = settle(given, capture, endpoint, "auto_capture_config")
         return build_endpoint_config(
-            entities, [route.to_route() for route in routes] or None, self.auto_capture_config
+            entities, [route.to_route() for route in routes] or None, capture
         )
 
 
@@ -195,16 +215,26 @@ class RateLimitInput(_Input):
 
 
 class AiGatewayInput(_Input):
-    """The AI gateway settings servegate acts on (rate limits); the others are kept as given."""
+    """The AI gateway settings servegate acts on (rate limits, the inference table); the
+    others are kept as given."""
 
     model_config = ConfigDict(extra="allow")
     rate_limits: list[RateLimitInput] = []
+    inference_table_config: InferenceTableInput | None = None
 
-    def to_stored(self) -> dict[str, Any] | None:
+    def to_stored(
+        self, endpoint: str, table: InferenceTable | None = None
+    ) -> dict[str, Any] | None:
+        """The settings to keep; they replace the previous ones, whose inference ``table``
+        (if any) the new one must keep the names of while enabled."""
         stored = {
             **(self.model_extra or {}),
             "rate_limits": [r.checked() for r in self.rate_limits],
         }
+        if self.inference_table_config is not None:
+            given = self.inference_table_config.given()
+            table = settle(given, table, endpoint, "ai_gateway.inference_table_config")
+            stored["inference_table_config"] = table.to_dict()
         return stored if stored != {"rate_limits": []} else None
 
 
@@ -233,7 +263,7 @@ class CreateEndpointInput(_Input):
     rate_limits: list[RateLimitInput] | None = None
 
     def ai_gateway_settings(self) -> dict[str, Any] | None:
-        stored = self.ai_gateway.to_stored() if self.ai_gateway else None
+        stored = self.ai_gateway.to_stored(self.name) if self.ai_gateway else None
         if self.rate_limits is not None:
             legacy = RateLimitsInput(rate_limits=self.rate_limits).checked()
             stored = {**(stored or {}), "rate_limits": legacy}
@@ -248,7 +278,7 @@ class CreateEndpointInput(_Input):
             raise InvalidParameterValue(
                 "route_optimized endpoints are not supported; leave route_optimized false."
             )
-        return self.config.to_config()
+        return self.config.to_config(self.name)
 
 
 class PatchTagsInput(_Input):

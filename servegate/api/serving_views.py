@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from servegate.endpoint_config import FEATURE_SPEC_VERSION
+from servegate.inference_tables import InferenceTable
+from servegate.observability.inference_capture import WriterStatus
 from servegate.states import ConfigUpdate, Deployment, Ready
 from servegate.store.models import (
     ConfigRow,
@@ -77,7 +79,23 @@ def _as_served_model(entity: dict[str, Any]) -> dict[str, Any]:
     return model
 
 
-def config_body(config: ConfigRow, *, pending: bool = False) -> dict[str, Any]:
+def _with_state(table: InferenceTable, writer: WriterStatus, serving: bool) -> dict[str, Any]:
+    """The table's fields, and ``state.payload_table``: its name and how capture goes."""
+    if not table.enabled:
+        status, message = "DISABLED", "Requests are not captured: the inference table is disabled."
+    elif not serving:
+        status, message = "PENDING", "Requests are captured once this config serves."
+    else:
+        status, message = writer.status, writer.message
+    payload_table = {"status": status, "status_message": message}
+    if table.payload_table is not None:
+        payload_table = {"name": table.payload_table, **payload_table}
+    return {**table.to_dict(), "state": {"payload_table": payload_table}}
+
+
+def config_body(
+    config: ConfigRow, writer: WriterStatus, *, pending: bool = False
+) -> dict[str, Any]:
     entities = [_entity(row) for row in config.entities]
     body: dict[str, Any] = {
         "config_version": config.version,
@@ -94,8 +112,9 @@ def config_body(config: ConfigRow, *, pending: bool = False) -> dict[str, Any]:
             ]
         },
     }
-    if config.auto_capture:
-        body["auto_capture_config"] = config.auto_capture
+    table = InferenceTable.from_stored(config.auto_capture)
+    if table is not None:
+        body["auto_capture_config"] = _with_state(table, writer, serving=not pending)
     if pending:
         body["start_time"] = config.start_time
     return body
@@ -124,18 +143,25 @@ def _common(endpoint: EndpointRow) -> dict[str, Any]:
     return body
 
 
-def endpoint_detailed(endpoint: EndpointRow, permission_level: str) -> dict[str, Any]:
+def endpoint_detailed(
+    endpoint: EndpointRow, permission_level: str, writer: WriterStatus
+) -> dict[str, Any]:
+    """``writer``: how writing the endpoint's inference records goes, as this process sees it."""
     body = _common(endpoint)
+    table = InferenceTable.from_stored(body.get("ai_gateway", {}).get("inference_table_config"))
+    if table is not None:
+        table_body = _with_state(table, writer, serving=True)
+        body["ai_gateway"] = {**body["ai_gateway"], "inference_table_config": table_body}
     active = _config(endpoint, endpoint.active_version)
     if active is not None:
-        body["config"] = config_body(active)
+        body["config"] = config_body(active, writer)
     pending_shown = endpoint.config_update in (
         ConfigUpdate.IN_PROGRESS.value,
         ConfigUpdate.UPDATE_FAILED.value,
     )
     pending = _config(endpoint, endpoint.pending_version) if pending_shown else None
     if pending is not None:
-        body["pending_config"] = config_body(pending, pending=True)
+        body["pending_config"] = config_body(pending, writer, pending=True)
     body["permission_level"] = permission_level
     return body
 

@@ -9,6 +9,7 @@ from servegate.cli import (  # noqa: F401 (commands)
     endpoints,
     events,
     features,
+    inference,
     logs,
     models,
     quickstart,

@@ -47,6 +47,8 @@ from servegate.gateway.routing import RoutingTable
 from servegate.gateway.shared_routing import RoutingFollower
 from servegate.observability import metrics
 from servegate.observability.audit import AuditLog, AuditMiddleware
+from servegate.observability.inference_capture import CaptureLimits, InferenceCapture
+from servegate.observability.inference_parquet import ParquetInferenceRecords
 from servegate.observability.logs import LogPaths, LogRotator
 from servegate.reconciler.autoscaling import ScalingTimings
 from servegate.reconciler.leadership import lease_for
@@ -61,6 +63,7 @@ from servegate.store.endpoints import EndpointStore
 from servegate.store.feature_history import FeatureHistoryStore
 from servegate.store.feature_specs import FeatureSpecStore
 from servegate.store.feature_tables import FeatureTableStore
+from servegate.store.inference_records import InferenceRecordStore
 from servegate.store.model_serving import ModelServingStore
 from servegate.store.principals import PrincipalStore
 from servegate.store.routing_snapshot import RoutingSnapshotStore
@@ -143,6 +146,21 @@ async def refresh_access(access: AccessControl) -> None:
             await asyncio.to_thread(access.refresh)
         except Exception:
             logger.exception("refreshing access control failed; retrying")
+
+
+def inference_capture(settings: Settings, database: Database) -> InferenceCapture:
+    sink = (
+        ParquetInferenceRecords(settings.inference_path)
+        if settings.inference_tables == "parquet"
+        else InferenceRecordStore(database)
+    )
+    limits = CaptureLimits(
+        settings.inference_queue_size,
+        settings.inference_queue_bytes,
+        settings.inference_max_payload_bytes,
+        settings.inference_flush_s,
+    )
+    return InferenceCapture(sink, limits)
 
 
 def build_gateway(settings: Settings) -> Gateway:
@@ -258,11 +276,13 @@ def build_gateway(settings: Settings) -> Gateway:
         feature_history=FeatureHistoryStore(database),
         feature_specs=feature_specs,
         online_store=open_online_store(settings.online_store_url, settings.online_store_prefix),
+        capture=inference_capture(settings, database),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await role.begin()
+        context.capture.start()
         tasks = [
             asyncio.create_task(role.run()),
             asyncio.create_task(refresh_access(access)),
@@ -276,6 +296,7 @@ def build_gateway(settings: Settings) -> Gateway:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await context.capture.close()  # every request has been answered: write them all
             await asyncio.to_thread(access.tokens.record_use, access.take_last_used())
             await role.shutdown()
             await backend.close()

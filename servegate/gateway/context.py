@@ -12,6 +12,7 @@ from servegate.auth.tokens import TokenStore
 from servegate.features.online import OnlineStore
 from servegate.gateway.rate_limits import RateLimiter
 from servegate.observability.audit import AuditLog
+from servegate.observability.inference_capture import InferenceCapture
 from servegate.observability.logs import LogPaths
 from servegate.registry.versions import RegistryClient
 from servegate.settings import Settings
@@ -51,6 +52,7 @@ class GatewayContext:
     feature_history: FeatureHistoryStore
     feature_specs: FeatureSpecStore
     online_store: OnlineStore
+    capture: InferenceCapture
 
 
 def caller_of(connection: HTTPConnection) -> Caller:

@@ -2,7 +2,8 @@
 
 The body is not parsed here; the replica decodes and validates it. A request that could not
 reach a replica (its socket gone) is tried on another; one that a replica dropped mid-way
-becomes a 503 with ``Retry-After`` so clients retry.
+becomes a 503 with ``Retry-After`` so clients retry. For an endpoint with an inference table,
+each request the caller may make (whatever its answer) is handed to the capture queue.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from servegate.gateway.routing import EndpointRoutes
 from servegate.gateway.traffic import choose_served
 from servegate.observability import metrics, request_ids
 from servegate.observability.access_log import log_access
+from servegate.observability.inference_capture import Exchange
 from servegate.store.models import SERVING_ENDPOINT
 
 SERVED_MODEL_HEADER = "served-model-name"
@@ -63,12 +65,15 @@ async def routes_of(request: Request, context: GatewayContext, name: str) -> End
             f"Endpoint '{name}' is not ready yet; its served models are starting.",
             retry_after=_RETRY_AFTER_S,
         )
-    try:
-        await context.rate_limiter.check(endpoint_id, routes.rate_limits, caller)
-    except RequestLimitExceeded:
-        metrics.RATE_LIMITED.labels(name).inc()
-        raise
     return routes
+
+
+async def _check_rate(request: Request, context: GatewayContext, routes: EndpointRoutes) -> None:
+    try:
+        await context.rate_limiter.check(routes.id, routes.rate_limits, caller_of(request))
+    except RequestLimitExceeded:
+        metrics.RATE_LIMITED.labels(routes.name).inc()
+        raise
 
 
 def pick_served(routes: EndpointRoutes, served: str | None) -> str:
@@ -220,12 +225,33 @@ async def invoke(
 ) -> Response:
     """Answer ``request`` with a replica of ``served`` (None: drawn by traffic) of
     ``endpoint``, sent what ``call_for(served)`` says."""
-    request_ids.begin(request.headers.get(request_ids.HEADER))
+    request_id = request_ids.begin(request.headers.get(request_ids.HEADER))
     context: GatewayContext = request.app.state.context
     routes = await routes_of(request, context, endpoint)
+    if not routes.capture or request.method != "POST":  # reading metadata is no inference
+        return await _answer_request(request, context, routes, served, call_for, None)
+    requester = caller_of(request).name
+    with context.capture.exchange(routes, request_id, requester) as exchange:
+        response = await _answer_request(request, context, routes, served, call_for, exchange)
+        exchange.answered(response.status_code, response.body)
+        return response
+
+
+async def _answer_request(
+    request: Request,
+    context: GatewayContext,
+    routes: EndpointRoutes,
+    served: str | None,
+    call_for: Callable[[str], ReplicaCall],
+    exchange: Exchange | None,
+) -> Response:
+    """The answer of an allowed request; ``exchange`` is told what is captured."""
+    await _check_rate(request, context, routes)
     served = pick_served(routes, served)
+    if exchange is not None:
+        exchange.served = served
     with _Measured(request, context, routes.name, served) as measured:
-        response = await _serve(request, context, routes, served, call_for(served))
+        response = await _serve(request, context, routes, served, call_for(served), exchange)
         measured.status = response.status_code
         return response
 
@@ -270,6 +296,7 @@ async def _serve(
     routes: EndpointRoutes,
     served: str,
     call: ReplicaCall,
+    exchange: Exchange | None,
 ) -> Response:
     wakeable = served in routes.scale_to_zero
     ready = routes.ready_replicas(served)
@@ -278,6 +305,8 @@ async def _serve(
             f"Served model '{served}' is not ready; retry shortly.", retry_after=_RETRY_AFTER_S
         )
     body, headers = await _request_parts(request, context)
+    if exchange is not None:
+        exchange.request = body
     timeout = context.settings.replica_request_timeout_s
     unreachable: frozenset[str] = frozenset()
     if ready:

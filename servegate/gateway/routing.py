@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 from servegate.backends.base import ReplicaHandle, ReplicaKey
 from servegate.gateway.rate_limits import RateLimit
+from servegate.inference_tables import InferenceTable, table_in_use
 from servegate.reconciler.model_status import ModelStatus
-from servegate.reconciler.plan import Plan, entity_key
+from servegate.reconciler.plan import FEATURE_SPEC, Plan, entity_key
 from servegate.reconciler.replica_set import ReplicaSet
 from servegate.store.models import EndpointRow
 
@@ -28,6 +29,9 @@ class EndpointRoutes:
     replicas: dict[str, tuple[ReplicaHandle, ...]] = field(default_factory=dict)
     rate_limits: tuple[RateLimit, ...] = ()
     scale_to_zero: frozenset[str] = frozenset()  # served entities a request may wake
+    capture: bool = False  # requests go to the endpoint's inference table
+    # what each served entity serves now: model name, version (None for a feature spec)
+    models: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
     def ready_replicas(self, served: str) -> list[ReplicaHandle]:
         return [replica for replica in self.replicas.get(served, ()) if replica.ready]
@@ -129,6 +133,7 @@ def endpoint_routes(
             continue
         served: dict[str, tuple[ReplicaHandle, ...]] = {}
         wakeable: set[str] = set()
+        models: dict[str, tuple[str, str | None]] = {}
         for row in active.entities:
             following = plan.entities.get(row.id)
             version = following.current if following else None
@@ -136,6 +141,8 @@ def endpoint_routes(
             served[row.name] = tuple(replica_set.handles) if replica_set else ()
             if replica_set is not None and replica_set.bounds.scale_to_zero:
                 wakeable.add(row.name)
+            models[row.name] = (row.entity_name, None if version == FEATURE_SPEC else version)
+        capture = table_in_use(InferenceTable.from_stored(active.auto_capture), endpoint.ai_gateway)
         published[endpoint.name] = EndpointRoutes(
             endpoint.id,
             endpoint.name,
@@ -144,5 +151,7 @@ def endpoint_routes(
             served,
             limits,
             frozenset(wakeable),
+            capture is not None,
+            models,
         )
     return published

@@ -40,6 +40,8 @@ def encode(endpoints: dict[str, EndpointRoutes], models: dict[str, ModelRoutes])
                 },
                 "rate_limits": [asdict(limit) for limit in routes.rate_limits],
                 "scale_to_zero": sorted(routes.scale_to_zero),
+                "capture": routes.capture,
+                "models": {served: list(model) for served, model in routes.models.items()},
             }
             for name, routes in endpoints.items()
         },
@@ -101,6 +103,8 @@ def decode(
             },
             tuple(RateLimit(**limit) for limit in data["rate_limits"]),
             frozenset(data.get("scale_to_zero", ())),
+            data.get("capture", False),
+            {served: (name, version) for served, (name, version) in data.get("models", {}).items()},
         )
         for name, data in body.get("endpoints", {}).items()
     }

@@ -72,6 +72,21 @@ REPLICA_LATENCY = Histogram(
 BATCH_ROWS = Histogram(
     "servegate_batch_rows", "Rows per predict call of the fast path.", LABELS, buckets=ROW_BUCKETS
 )
+INFERENCE_WRITTEN = Counter(
+    "servegate_inference_records_written",
+    "Requests written to the endpoint's inference table.",
+    ("endpoint",),
+)
+INFERENCE_DROPPED = Counter(
+    "servegate_inference_records_dropped",
+    "Requests the inference table lost: the queue was full, or writing failed every time.",
+    ("endpoint", "reason"),
+)
+INFERENCE_WRITE_ERRORS = Counter(
+    "servegate_inference_write_errors",
+    "Failed attempts to write a batch of inference records (each retried a few times).",
+    ("endpoint",),
+)
 FEATURE_LOOKUP = Histogram(
     "servegate_feature_lookup_seconds",
     "Time to read a request's features from the online store.",

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from servegate.endpoint_config import EndpointConfig, Route, ServedEntitySpec
 from servegate.errors import ResourceAlreadyExists, ResourceConflict, ResourceDoesNotExist
+from servegate.inference_tables import InferenceTable
 from servegate.states import ConfigStatus, ConfigUpdate, Deployment
 from servegate.store.database import Database, now_ms
 from servegate.store.endpoint_events import CONFIG_REQUESTED
@@ -50,7 +51,7 @@ def config_of(row: ConfigRow) -> EndpointConfig:
     return EndpointConfig(
         served_entities=tuple(entity_spec(entity) for entity in row.entities),
         routes=tuple(Route(**route) for route in row.routes),
-        auto_capture=row.auto_capture,
+        auto_capture=InferenceTable.from_stored(row.auto_capture),
     )
 
 
@@ -308,7 +309,7 @@ def _config_row(
         version=version,
         status=ConfigStatus.PENDING.value,
         routes=[asdict(route) for route in config.routes],
-        auto_capture=config.auto_capture,
+        auto_capture=config.auto_capture.to_dict() if config.auto_capture else None,
         start_time=stamp,
     )
     for position, entity in enumerate(config.served_entities):

@@ -315,3 +315,27 @@ class FeatureSpecRow(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     creator: Mapped[str] = mapped_column(String(255), nullable=False)
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class InferenceRecordRow(Base):
+    """A request an endpoint answered, in its inference table (``inference_tables``)."""
+
+    __tablename__ = "inference_records"
+    __table_args__ = (Index("ix_inference_records_endpoint_time", "endpoint_id", "timestamp_ms"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    request_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    client_request_id: Mapped[str | None] = mapped_column(Text)
+    endpoint_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    endpoint_name: Mapped[str] = mapped_column(String(63), nullable=False)
+    served_model_name: Mapped[str | None] = mapped_column(String(255))
+    model_name: Mapped[str | None] = mapped_column(String(255))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    timestamp_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    status_code: Mapped[int] = mapped_column(Integer, nullable=False)
+    execution_time_ms: Mapped[float] = mapped_column(Double, nullable=False)
+    requester: Mapped[str] = mapped_column(String(255), nullable=False)
+    request: Mapped[str | None] = mapped_column(Text)
+    response: Mapped[str | None] = mapped_column(Text)
