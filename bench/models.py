@@ -27,8 +27,8 @@ class BenchModel:
         ).encode()
 
 
-def register_models() -> dict[str, BenchModel]:
-    """Train and register both models into the current MLflow tracking URI."""
+def register_models(names: tuple[str, ...] = ("logreg", "forest")) -> dict[str, BenchModel]:
+    """Train and register the named models into the current MLflow tracking URI."""
     features, labels = load_breast_cancer(return_X_y=True, as_frame=True)
     logreg = Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(max_iter=5000))])
     forest = RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1)
@@ -37,6 +37,8 @@ def register_models() -> dict[str, BenchModel]:
         ("logreg", logreg, {}),
         ("forest", forest, {"skops_trusted_types": _forest_types()}),
     ):
+        if name not in names:
+            continue
         estimator.fit(features, labels)
         info = mlflow.sklearn.log_model(
             estimator,

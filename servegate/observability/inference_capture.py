@@ -141,21 +141,21 @@ def as_text(body: bytes | None) -> str | None:
 def to_record(exchange: Exchange) -> InferenceRecord:
     routes = exchange.routes
     model, version = routes.models.get(exchange.served or "", (None, None))
-    return InferenceRecord(
-        request_id=exchange.request_id,
-        client_request_id=client_request_id(exchange.request),
-        endpoint_id=routes.id,
-        endpoint_name=routes.name,
-        served_model_name=exchange.served,
-        model_name=model,
-        model_version=version,
-        timestamp_ms=exchange.timestamp_ms,
-        status_code=exchange.status,
-        execution_time_ms=round(exchange.execution_time_ms, 3),
-        requester=exchange.requester,
-        request=as_text(exchange.request),
-        response=as_text(exchange.response),
-    )
+    return {
+        "request_id": exchange.request_id,
+        "client_request_id": client_request_id(exchange.request),
+        "endpoint_id": routes.id,
+        "endpoint_name": routes.name,
+        "served_model_name": exchange.served,
+        "model_name": model,
+        "model_version": version,
+        "timestamp_ms": exchange.timestamp_ms,
+        "status_code": exchange.status,
+        "execution_time_ms": round(exchange.execution_time_ms, 3),
+        "requester": exchange.requester,
+        "request": as_text(exchange.request),
+        "response": as_text(exchange.response),
+    }
 
 
 @dataclass

@@ -13,7 +13,6 @@ import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,18 +33,17 @@ class ParquetInferenceRecords:
     def write(self, endpoint_name: str, records: list[InferenceRecord]) -> None:
         by_day: dict[str, list[InferenceRecord]] = defaultdict(list)
         for record in records:
-            day = time.strftime("%Y-%m-%d", time.gmtime(record.timestamp_ms / 1000))
+            day = time.strftime("%Y-%m-%d", time.gmtime(record["timestamp_ms"] / 1000))
             by_day[day].append(record)
         written: list[tuple[Path, Path]] = []
         try:
             for day, rows in by_day.items():
                 folder = self.root / endpoint_name / f"date={day}"
                 folder.mkdir(parents=True, exist_ok=True)
-                name = f"part-{rows[0].timestamp_ms}-{uuid.uuid4().hex[:12]}.parquet"
+                name = f"part-{rows[0]['timestamp_ms']}-{uuid.uuid4().hex[:12]}.parquet"
                 hidden = folder / f".{name}.tmp"
                 written.append((hidden, folder / name))
-                columns = {column: [getattr(row, column) for row in rows] for column in COLUMNS}
-                pq.write_table(pa.table(columns, schema=SCHEMA), hidden)
+                pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), hidden)
         except BaseException:
             for hidden, _ in written:
                 hidden.unlink(missing_ok=True)
@@ -55,7 +53,7 @@ class ParquetInferenceRecords:
 
     def read(
         self, endpoint_id: str, endpoint_name: str, query: RecordQuery
-    ) -> list[dict[str, Any]]:
+    ) -> list[InferenceRecord]:
         folder = self.root / endpoint_name
         if not folder.is_dir():
             return []
@@ -68,4 +66,5 @@ class ParquetInferenceRecords:
             condition &= pc.field("served_model_name") == query.served_model
         table = ds.dataset(folder, format="parquet", schema=SCHEMA).to_table(filter=condition)
         order = "descending" if query.order == "newest" else "ascending"
-        return table.sort_by([("timestamp_ms", order)]).slice(0, query.limit).to_pylist()
+        found = table.sort_by([("timestamp_ms", order)]).slice(0, query.limit)
+        return found.to_pylist()  # type: ignore[return-value]

@@ -35,6 +35,8 @@ def test_round_trip_keeps_routes_states_and_limits_but_no_environment() -> None:
             (("m", 80), ("n", 20)),
             {"m": (ready,), "n": (starting,)},
             (RateLimit(100), RateLimit(5, "user", "ana")),
+            capture=True,
+            models={"m": ("churn", "3"), "n": ("spec", None)},
         ),
         "new": EndpointRoutes("e2", "new", None),
     }
@@ -62,6 +64,8 @@ def test_round_trip_keeps_routes_states_and_limits_but_no_environment() -> None:
     assert (shop.id, shop.config_version, shop.routes) == ("e1", 2, (("m", 80), ("n", 20)))
     assert shop.available() == {"m"}, "only the ready replica is routable"
     assert shop.rate_limits == (RateLimit(100), RateLimit(5, "user", "ana"))
+    assert shop.capture and shop.models == {"m": ("churn", "3"), "n": ("spec", None)}
+    assert not got_endpoints["new"].capture
     assert shop.replicas["m"][0].spec.model_uri == "models:/churn/3"
     assert got_endpoints["new"].config_version is None
     churn = got_models["churn"]
