@@ -26,6 +26,7 @@ class Sent:
     served: str | None
     request_id: str | None  # the x-request-id the client sent
     requester: str
+    echoed: str | None  # the x-request-id the gateway answered with
 
 
 def good_body(model: Registered, row: int, **extra: object) -> bytes:
@@ -63,7 +64,8 @@ def send(
         timeout=60,
     )
     served = answer.headers.get("served-model-name")
-    return Sent(body, answer.status_code, answer.text, served, request_id, requester)
+    echoed = answer.headers.get("x-request-id")
+    return Sent(body, answer.status_code, answer.text, served, request_id, requester, echoed)
 
 
 def read_records(gateway: GatewayProcess, endpoint: str, **params: object) -> list[dict]:
@@ -124,6 +126,7 @@ def assert_one_to_one(records: list[dict], sent: list[Sent], models: dict[str, t
         assert (record["model_name"], record["model_version"]) == models[request.served]
         assert record["requester"] == request.requester
         assert record["execution_time_ms"] > 0
+        assert record["request_id"] == request.echoed, "the id the client got back"
         if request.request_id is not None:
             assert record["request_id"] == request.request_id
         else:
