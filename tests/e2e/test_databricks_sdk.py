@@ -10,6 +10,8 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import InvalidParameterValue, NotFound, ResourceConflict
 from databricks.sdk.service.serving import (
+    AiGatewayInferenceTableConfig,
+    AutoCaptureConfigInput,
     DataframeSplitInput,
     EndpointCoreConfigInput,
     EndpointTag,
@@ -135,3 +137,43 @@ def test_sdk_errors_are_typed(
                 ],
             ),
         )
+
+
+def test_sdk_inference_table(
+    workspace: WorkspaceClient, gateway: GatewayProcess, sklearn_versions: list[Registered]
+) -> None:
+    v1 = sklearn_versions[0]
+    capture = AutoCaptureConfigInput(catalog_name="main", schema_name="sdk", enabled=True)
+    endpoint = workspace.serving_endpoints.create_and_wait(
+        name="sdk-captured",
+        config=EndpointCoreConfigInput(
+            name="sdk-captured", served_entities=[served(v1, "one")], auto_capture_config=capture
+        ),
+        timeout=timedelta(minutes=5),
+    )
+    table = endpoint.config.auto_capture_config
+    assert (table.catalog_name, table.table_name_prefix, table.enabled) == (
+        "main",
+        "sdk-captured",
+        True,
+    )
+    assert table.state.payload_table.name == "main.sdk.sdk-captured_payload"
+    assert table.state.payload_table.status == "ACTIVE"
+
+    rows = v1.sample.head(1).to_dict(orient="records")
+    answer = workspace.serving_endpoints.query(
+        name="sdk-captured", dataframe_records=rows, client_request_id="sdk-1"
+    )
+    assert answer.served_model_name == "one"
+    path = "/api/2.0/serving-endpoints/sdk-captured/inference-records"
+    [record] = gateway.api("GET", path).json()["records"]
+    assert (record["client_request_id"], record["status_code"]) == ("sdk-1", 200)
+
+    with pytest.raises(InvalidParameterValue, match="cannot both be enabled"):
+        workspace.serving_endpoints.put_ai_gateway(
+            "sdk-captured",
+            inference_table_config=AiGatewayInferenceTableConfig(
+                catalog_name="main", schema_name="sdk", enabled=True
+            ),
+        )
+    workspace.serving_endpoints.delete("sdk-captured")
