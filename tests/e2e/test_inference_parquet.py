@@ -149,6 +149,59 @@ def test_an_unwritable_folder_keeps_serving_and_says_so(
     assert len(on_disk) == len([r for r in written if not r["request_id"].startswith("probe-")])
 
 
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB file system of its own (tmpfs; needs the right to mount, else skipped)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {mounted.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_keeps_serving_and_says_so(tmp_path: Path, small_disk: Path) -> None:
+    env = {"SERVEGATE_INFERENCE_TABLES": "parquet", "SERVEGATE_INFERENCE_DIR": str(small_disk)}
+    gateway = GatewayProcess(tmp_path / "home", env=env).start()
+    try:
+        model = register_into(gateway, lambda: models.register_sklearn("full-disk-logreg"))
+        config = {"served_entities": [model.entity("m")], "auto_capture_config": CAPTURE}
+        assert gateway.api("POST", BASE, json={"name": "pq", "config": config}).ok
+        gateway.wait_for("pq")
+        before = send_some(gateway, model, 5, start=0)
+        assert len(read_records(gateway, "pq", limit=100)) == len(before)
+
+        filler = small_disk / "filler"
+        with filler.open("wb") as handle, contextlib.suppress(OSError):
+            while True:  # until the disk is full
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        during = send_some(gateway, model, 10, start=10)
+        assert {s.status for s in during} <= {200, 400}, "serving goes on"
+        failing = wait_for_status(gateway, "pq", "FAILING")
+        assert "No space left on device" in failing["status_message"], failing
+
+        filler.unlink()
+        after = send_some(gateway, model, 5, start=30)
+        wait_for_status(gateway, "pq", "ACTIVE")
+        written = read_records(gateway, "pq", limit=100)
+        dropped = metric(
+            gateway,
+            "servegate_inference_records_dropped_total",
+            endpoint="pq",
+            reason="write_failed",
+        )
+        assert len(written) + dropped == len(before) + len(during) + len(after)
+        assert {s.body.decode() for s in after} <= {r["request"] for r in written}
+    finally:
+        gateway.stop()
+
+
 def error_of(answer) -> str:  # type: ignore[no-untyped-def]
     assert answer.status_code == 400, answer.text
     assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE", answer.text
