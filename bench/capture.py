@@ -5,9 +5,11 @@
 One gateway per sink serves the logistic regression from one endpoint (workload Small: one
 replica) to wrk sending 1-row requests. Each round loads it with capture off, then on — the
 endpoint's ``ai_gateway.inference_table_config`` turned off and on, so both measure the same
-replica — and the report gives the median req/s of each state and their ratio. The gateway's
-metrics then show that every captured request was written, or counted as dropped. All
-traffic goes to 127.0.0.1 and every run is bounded in time.
+replica — and the report gives the median req/s of each state and their ratio, and the same
+for the CPU time the gateway and its replica spend per request (read from /proc: other load
+on the machine moves it far less than req/s). The gateway's metrics then show that every
+captured request was written, or counted as dropped. All traffic goes to 127.0.0.1 and every
+run is bounded in time.
 """
 
 from __future__ import annotations
@@ -31,12 +33,12 @@ from rich.table import Table
 
 from bench.load import wrk
 from bench.models import BenchModel, register_models
-from bench.servers import free_port
+from bench.servers import free_port, process_tree
 from tests.e2e.gateway_process import GatewayProcess
 
 BASE = "/api/2.0/serving-endpoints"
 TABLE = {"catalog_name": "bench", "schema_name": "serving", "enabled": True}
-console = Console(width=120)
+console = Console(width=150)
 
 
 def _register(gateway: GatewayProcess) -> BenchModel:
@@ -69,6 +71,29 @@ def _capture(gateway: GatewayProcess, body: bytes, on: bool, timeout_s: float = 
     raise RuntimeError(f"capture did not turn {'on' if on else 'off'}")
 
 
+def _cpu_seconds(root: int) -> float:
+    """CPU time used so far by a process and everything under it (the gateway, its zygote
+    and replicas), from /proc."""
+    ticks = 0
+    for pid in process_tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _load(gateway: GatewayProcess, url: str, body: bytes, args: argparse.Namespace) -> dict:
+    """One wrk run, with the CPU the gateway and its replica spent per request: a figure
+    other load on the machine moves much less than req/s."""
+    assert gateway.process is not None
+    before = _cpu_seconds(gateway.process.pid)
+    result = wrk(url, body, gateway.headers, args.connections, args.seconds)
+    spent = _cpu_seconds(gateway.process.pid) - before
+    return {**result, "cpu_ms_per_request": round(spent * 1000 / max(result["requests"], 1), 3)}
+
+
 def _counted(gateway: GatewayProcess) -> dict[str, float]:
     text = gateway.api("GET", "/metrics").text
     found = {"written": 0.0, "dropped": 0.0}
@@ -97,7 +122,7 @@ def measure(sink: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
         for _ in range(args.rounds):
             for state in ("off", "on"):
                 _capture(gateway, body, state == "on")
-                result = wrk(url, body, gateway.headers, args.connections, args.seconds)
+                result = _load(gateway, url, body, args)
                 runs[state].append(result)
                 console.print(f"  {sink}, capture {state}: {result}")
         _capture(gateway, body, False)  # writes what this process still holds
@@ -118,7 +143,9 @@ def report(results: list[dict[str, Any]]) -> None:
         "req/s (median)",
         "p50 ms",
         "p99 ms",
-        "on / off",
+        "CPU ms / req",
+        "req/s on / off",
+        "CPU on / off",
         "captured: written + dropped",
         title="Inference tables: gateway throughput, 1-row logreg",
     )
@@ -126,12 +153,15 @@ def report(results: list[dict[str, Any]]) -> None:
         medians = {
             state: {
                 key: statistics.median(run[key] for run in runs)
-                for key in ("rps", "p50_ms", "p99_ms")
+                for key in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
             }
             for state, runs in result["runs"].items()
         }
         result["medians"] = medians
         result["ratio"] = round(medians["on"]["rps"] / medians["off"]["rps"], 3)
+        result["cpu_ratio"] = round(
+            medians["on"]["cpu_ms_per_request"] / medians["off"]["cpu_ms_per_request"], 3
+        )
         for state, median in medians.items():
             on = state == "on"
             table.add_row(
@@ -140,7 +170,9 @@ def report(results: list[dict[str, Any]]) -> None:
                 f"{median['rps']:.0f}",
                 f"{median['p50_ms']:.2f}",
                 f"{median['p99_ms']:.2f}",
+                f"{median['cpu_ms_per_request']:.3f}",
                 f"{result['ratio']:.3f}" if on else "",
+                f"{result['cpu_ratio']:.3f}" if on else "",
                 f"{result['written']:.0f} + {result['dropped']:.0f} "
                 f"(wrk: {result['requests_while_on']})"
                 if on

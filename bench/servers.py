@@ -44,13 +44,18 @@ class Running:
 
     def pids(self) -> list[int]:
         """The server and every process under it (workers, replicas)."""
-        found, frontier = [self.process.pid], [self.process.pid]
-        while frontier:
-            parent = frontier.pop()
-            for child in _children(parent):
-                found.append(child)
-                frontier.append(child)
-        return found
+        return process_tree(self.process.pid)
+
+
+def process_tree(root: int) -> list[int]:
+    """A process and every process under it."""
+    found, frontier = [root], [root]
+    while frontier:
+        parent = frontier.pop()
+        for child in _children(parent):
+            found.append(child)
+            frontier.append(child)
+    return found
 
 
 def _children(pid: int) -> list[int]:
