@@ -230,8 +230,8 @@ async def invoke(
     routes = await routes_of(request, context, endpoint)
     if not routes.capture or request.method != "POST":  # reading metadata is no inference
         return await _answer_request(request, context, routes, served, call_for, None)
-    requester = caller_of(request).name
-    with context.capture.exchange(routes, request_id, requester) as exchange:
+    path, requester = request.scope["path"], caller_of(request).name
+    with context.capture.exchange(routes, path, request_id, requester) as exchange:
         response = await _answer_request(request, context, routes, served, call_for, exchange)
         exchange.answered(response.status_code, response.body)
         return response

@@ -65,6 +65,7 @@ class Exchange:
     __slots__ = (
         "capture",
         "routes",
+        "path",
         "request_id",
         "requester",
         "timestamp_ms",
@@ -77,10 +78,16 @@ class Exchange:
     )
 
     def __init__(
-        self, capture: InferenceCapture, routes: EndpointRoutes, request_id: str, requester: str
+        self,
+        capture: InferenceCapture,
+        routes: EndpointRoutes,
+        path: str,
+        request_id: str,
+        requester: str,
     ) -> None:
         self.capture = capture
         self.routes = routes
+        self.path = path  # errors are answered in the shape of the protocol of the path
         self.request_id = request_id
         self.requester = requester
         self.timestamp_ms = time.time_ns() // 1_000_000
@@ -101,7 +108,8 @@ class Exchange:
         self, kind: type[BaseException] | None, error: BaseException | None, _: object
     ) -> None:
         if isinstance(error, ServegateError):
-            self.answered(error.status_code, error_body(error.error_code, error.message))
+            body = error_body(error.error_code, error.message, self.path)
+            self.answered(error.status_code, body)
         self.execution_time_ms = (time.perf_counter() - self.started) * 1000
         self.capture.record(self)
 
@@ -196,8 +204,10 @@ class InferenceCapture:
 
     # -- the request path ---------------------------------------------------------------
 
-    def exchange(self, routes: EndpointRoutes, request_id: str, requester: str) -> Exchange:
-        return Exchange(self, routes, request_id, requester)
+    def exchange(
+        self, routes: EndpointRoutes, path: str, request_id: str, requester: str
+    ) -> Exchange:
+        return Exchange(self, routes, path, request_id, requester)
 
     def record(self, exchange: Exchange) -> None:
         limit = self.limits.max_payload_bytes

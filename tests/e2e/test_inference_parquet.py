@@ -10,8 +10,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pandas as pd
 import pytest
+import requests
 
 from tests import models
 from tests.e2e.conftest import Registered, register_into
@@ -283,3 +285,31 @@ def test_bad_configs_are_refused(gateway: GatewayProcess, model: Registered) -> 
     cleared = gateway.api("PUT", f"{BASE}/pq/ai-gateway", json={"rate_limits": []})
     assert cleared.status_code == 200, cleared.text
     assert "ai_gateway" not in gateway.api("GET", f"{BASE}/pq").json()
+
+
+def test_open_inference_protocol_inferences_are_captured(
+    gateway: GatewayProcess, model: Registered
+) -> None:
+    """``/v2/models/{endpoint}/infer`` is a request like any other; reading the model's
+    metadata is not; an error is kept as the client got it, in the protocol's shape."""
+    config = {"served_entities": [model.entity("m")], "auto_capture_config": CAPTURE}
+    assert gateway.api("POST", BASE, json={"name": "tensors", "config": config}).ok
+    gateway.wait_for("tensors")
+    row = model.sample.iloc[0].tolist()
+    tensor = {"name": "input-0", "shape": [1, len(row)], "datatype": "FP64", "data": row}
+    body = orjson.dumps({"inputs": [tensor]})
+    headers = {**gateway.headers, "Content-Type": "application/json"}
+    url = f"{gateway.url}/v2/models/tensors"
+    inferred = requests.post(f"{url}/infer", data=body, headers=headers, timeout=60)
+    assert inferred.status_code == 200, inferred.text
+    assert requests.get(url, headers=headers, timeout=60).status_code == 200
+    missing = requests.post(f"{url}/versions/nope/infer", data=body, headers=headers, timeout=60)
+    assert missing.status_code == 404 and "error" in missing.json()
+
+    records = {r["status_code"]: r for r in read_records(gateway, "tensors", limit=100)}
+    assert set(records) == {200, 404}, "the metadata read is not a record"
+    assert records[200]["request"] == body.decode()
+    assert records[200]["response"] == inferred.text
+    assert records[200]["served_model_name"] == "m"
+    assert records[200]["request_id"] == inferred.headers["x-request-id"]
+    assert records[404]["response"] == missing.text

@@ -22,6 +22,8 @@ from servegate.observability.inference_capture import (
     client_request_id,
 )
 
+INVOCATIONS = "/serving-endpoints/shop/invocations"
+
 
 class Sink:
     description = "a list"
@@ -50,7 +52,7 @@ def sample(name: str, endpoint: str, reason: str | None = None) -> float:
 
 
 def answer(capture: InferenceCapture, routes: EndpointRoutes, i: int) -> None:
-    with capture.exchange(routes, f"r{i}", "ana") as exchange:
+    with capture.exchange(routes, INVOCATIONS, f"r{i}", "ana") as exchange:
         exchange.served = "a"
         exchange.request = orjson.dumps({"inputs": [i], "client_request_id": f"c{i}"})
         exchange.answered(200, b'{"predictions": [1]}')
@@ -62,9 +64,12 @@ def test_records_carry_the_request_and_its_answer() -> None:
         capture = InferenceCapture(sink, CaptureLimits())
         routes = endpoint()
         answer(capture, routes, 1)
-        with pytest.raises(InvalidParameterValue), capture.exchange(routes, "r2", "bo"):
+        with (
+            pytest.raises(InvalidParameterValue),
+            capture.exchange(routes, INVOCATIONS, "r2", "bo"),
+        ):
             raise InvalidParameterValue("limit must be positive.")
-        with pytest.raises(RuntimeError), capture.exchange(routes, "r3", "bo"):
+        with pytest.raises(RuntimeError), capture.exchange(routes, INVOCATIONS, "r3", "bo"):
             raise RuntimeError("a bug")
         await capture.flush()
         return sink.records
@@ -170,7 +175,7 @@ def test_payloads_over_the_limit_are_kept_as_null() -> None:
     async def scenario() -> InferenceRecord:
         sink = Sink()
         capture = InferenceCapture(sink, CaptureLimits(max_payload_bytes=10))
-        with capture.exchange(endpoint(), "r1", "ana") as exchange:
+        with capture.exchange(endpoint(), INVOCATIONS, "r1", "ana") as exchange:
             exchange.request = b"x" * 11
             exchange.answered(200, b"y" * 10)
         await capture.flush()
