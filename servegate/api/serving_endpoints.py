@@ -67,9 +67,8 @@ def _configs(endpoint: EndpointRow) -> list[ConfigRow]:
 
 
 def _serving_capture(endpoint: EndpointRow) -> InferenceTable | None:
-    """The ``auto_capture_config`` of the config serving now (else of the newest one)."""
-    configs = {config.version: config for config in endpoint.configs}
-    config = configs.get(endpoint.active_version) or configs.get(endpoint.last_version)
+    """The ``auto_capture_config`` of the config serving now (else of the one on its way)."""
+    config = shown_config(endpoint)
     return InferenceTable.from_stored(config.auto_capture) if config else None
 
 
