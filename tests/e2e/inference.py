@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import orjson
 import requests
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Registered
 from tests.e2e.gateway_process import GatewayProcess
@@ -136,8 +137,7 @@ def assert_one_to_one(records: list[dict], sent: list[Sent], models: dict[str, t
 
 
 def metric(gateway: GatewayProcess, name: str, **labels: str) -> float:
-    from prometheus_client.openmetrics.parser import text_string_to_metric_families
-
+    """The sum of a metric's samples that carry ``labels``, from ``/metrics``."""
     text = gateway.api("GET", "/metrics").text
     return sum(
         sample.value
