@@ -96,7 +96,8 @@ def endpoints_from_gateway(client: ServegateClient, names: list[str]) -> list[En
         config = _one_form(body.get("config") or body.get("pending_config"))
         if not config:
             raise InvalidParameterValue(f"Endpoint {name!r} has no config to deploy.")
-        found.append(EndpointSpec(name, EndpointConfigInput.model_validate(config).to_config()))
+        config.pop("auto_capture_config", None)  # the gateway's inference table, not the pods'
+        found.append(EndpointSpec(name, EndpointConfigInput.model_validate(config).to_config(name)))
     return found
 
 
