@@ -40,10 +40,15 @@ def served(model: Registered, name: str) -> ServedEntityInput:
 
 
 def expected(gateway: GatewayProcess, model: Registered) -> list:
+    """The model's own predictions for its sample, loaded from the gateway's registry."""
+    previous = mlflow.get_tracking_uri()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_TOKEN", gateway.token)
         mlflow.set_tracking_uri(gateway.url)
-        return list(np.asarray(mlflow.pyfunc.load_model(model.uri).predict(model.sample)))
+        try:
+            return list(np.asarray(mlflow.pyfunc.load_model(model.uri).predict(model.sample)))
+        finally:
+            mlflow.set_tracking_uri(previous)
 
 
 def test_sdk_lifecycle(

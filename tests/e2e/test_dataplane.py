@@ -22,10 +22,14 @@ BASE = "/api/2.0/serving-endpoints"
 
 
 def load_pyfunc(gateway: GatewayProcess, model: Registered) -> mlflow.pyfunc.PyFuncModel:
+    previous = mlflow.get_tracking_uri()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_TOKEN", gateway.token)
         mlflow.set_tracking_uri(gateway.url)
-        return mlflow.pyfunc.load_model(model.uri)
+        try:
+            return mlflow.pyfunc.load_model(model.uri)
+        finally:
+            mlflow.set_tracking_uri(previous)
 
 
 def as_answered(raw: object) -> object:

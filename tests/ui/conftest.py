@@ -49,7 +49,7 @@ def two_versions(gateway: GatewayProcess) -> list[Registered]:
     return versions
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped after each module: Playwright's loop would stay running
 def browser() -> Iterator[Browser]:
     """The system's Chromium: Playwright never downloads a browser here, and a missing one
     fails the run (``apt-get install chromium``), never skips it."""
