@@ -67,9 +67,10 @@ class ServegateClient:
         try:
             return self._http.request(method, path, **kwargs)
         except httpx.TransportError as error:
-            raise ServegateClientError(
-                0, "UNREACHABLE", f"{self._http.base_url}: {error}"
-            ) from error
+            raise self._unreachable(error) from error
+
+    def _unreachable(self, error: httpx.TransportError) -> ServegateClientError:
+        return ServegateClientError(0, "UNREACHABLE", f"{self._http.base_url}: {error}")
 
     def _stream(self, path: str, params: dict[str, str]) -> Iterator[str]:
         """A streamed text answer, chunk by chunk as it arrives (no read timeout)."""
@@ -81,9 +82,7 @@ class ServegateClient:
                     _body_of(response)
                 yield from response.iter_text()
         except httpx.TransportError as error:
-            raise ServegateClientError(
-                0, "UNREACHABLE", f"{self._http.base_url}: {error}"
-            ) from error
+            raise self._unreachable(error) from error
 
     # -- per-model serving --------------------------------------------------------------
 

@@ -56,6 +56,19 @@ def register_into(gateway: GatewayProcess, register) -> Registered:  # type: ign
     return Registered(name, version, sample)
 
 
+def load_pyfunc(gateway: GatewayProcess, model: Registered) -> mlflow.pyfunc.PyFuncModel:
+    """A model version as pyfunc, loaded from the gateway's registry (the tracking URI is
+    restored after)."""
+    previous = mlflow.get_tracking_uri()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_TOKEN", gateway.token)
+        mlflow.set_tracking_uri(gateway.url)
+        try:
+            return mlflow.pyfunc.load_model(model.uri)
+        finally:
+            mlflow.set_tracking_uri(previous)
+
+
 @pytest.fixture(scope="session")
 def sklearn_versions(gateway: GatewayProcess) -> list[Registered]:
     """Two versions of the same sklearn model name, with different predictions."""

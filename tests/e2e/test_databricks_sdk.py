@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import mlflow
 import numpy as np
 import pytest
 from databricks.sdk import WorkspaceClient
@@ -20,7 +19,7 @@ from databricks.sdk.service.serving import (
     TrafficConfig,
 )
 
-from tests.e2e.conftest import Registered
+from tests.e2e.conftest import Registered, load_pyfunc
 from tests.e2e.gateway_process import GatewayProcess
 
 
@@ -41,14 +40,7 @@ def served(model: Registered, name: str) -> ServedEntityInput:
 
 def expected(gateway: GatewayProcess, model: Registered) -> list:
     """The model's own predictions for its sample, loaded from the gateway's registry."""
-    previous = mlflow.get_tracking_uri()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_TOKEN", gateway.token)
-        mlflow.set_tracking_uri(gateway.url)
-        try:
-            return list(np.asarray(mlflow.pyfunc.load_model(model.uri).predict(model.sample)))
-        finally:
-            mlflow.set_tracking_uri(previous)
+    return list(np.asarray(load_pyfunc(gateway, model).predict(model.sample)))
 
 
 def test_sdk_lifecycle(

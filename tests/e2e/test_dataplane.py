@@ -8,28 +8,16 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-import mlflow
 import pandas as pd
 import pytest
 import requests
 from mlflow.pyfunc.scoring_server import predictions_to_json
 
 from tests import models
-from tests.e2e.conftest import Registered, register_into
+from tests.e2e.conftest import Registered, load_pyfunc, register_into
 from tests.e2e.gateway_process import GatewayProcess
 
 BASE = "/api/2.0/serving-endpoints"
-
-
-def load_pyfunc(gateway: GatewayProcess, model: Registered) -> mlflow.pyfunc.PyFuncModel:
-    previous = mlflow.get_tracking_uri()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_TOKEN", gateway.token)
-        mlflow.set_tracking_uri(gateway.url)
-        try:
-            return mlflow.pyfunc.load_model(model.uri)
-        finally:
-            mlflow.set_tracking_uri(previous)
 
 
 def as_answered(raw: object) -> object:
