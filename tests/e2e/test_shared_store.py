@@ -22,8 +22,11 @@ BASE = "/api/2.0/serving-endpoints"
 
 @pytest.fixture
 def two_gateways(tmp_path: Path) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
-    """Two gateways sharing one PostgreSQL store (and one home, so one embedded registry)."""
-    env = {"SERVEGATE_SCALE_TO_ZERO_IDLE_S": "3"}
+    """Two gateways sharing one PostgreSQL store (and one home, so one embedded registry).
+
+    Scale to zero comes after 10 s idle: long enough that a busy machine still sees the replica
+    (and so which gateway leads) before it stops."""
+    env = {"SERVEGATE_SCALE_TO_ZERO_IDLE_S": "10"}
     with fresh_postgres_database() as url:
         first = GatewayProcess(tmp_path, args=["--store", url], env=env).start()
         second = GatewayProcess(tmp_path, args=["--store", url], env=env).start()
