@@ -84,25 +84,29 @@ def replica(
     """Serve one model like `mlflow models serve`: /invocations, /ping, /health, /version.
 
     The registry comes from MLFLOW_TRACKING_URI (and MLFLOW_TRACKING_TOKEN)."""
-    from servegate.replica.server import FeatureSource, run_replica
+    from servegate.replica.served import FeatureSource, ReplicaOptions
+    from servegate.replica.server import run_replica
 
+    options = ReplicaOptions(
+        max_request_bytes=max_request_bytes,
+        max_rows=max_rows,
+        concurrency=concurrency,
+        fast_path=fast_path,
+        batching=Batching(max_batch_rows, batch_wait_ms / 1000),
+        features=FeatureSource(online_store, online_store_prefix, feature_tables, feature_spec),
+        metrics_labels=(metrics_endpoint, metrics_served),
+        access_log=access_log,
+    )
     code = run_replica(
         model_uri,
+        options,
         host=host,
         port=port,
         uds=uds,
         build_log_path=build_log,
         cache_dir=cache_dir,
         parent_pid=parent_pid,
-        max_request_bytes=max_request_bytes,
-        max_rows=max_rows,
-        concurrency=concurrency,
-        fast_path=fast_path,
-        batching=Batching(max_batch_rows, batch_wait_ms / 1000),
-        metrics_labels=(metrics_endpoint, metrics_served),
-        features=FeatureSource(online_store, online_store_prefix, feature_tables, feature_spec),
         log_file=log_file,
         log_format=log_format,
-        access_log=access_log,
     )
     raise typer.Exit(code)

@@ -8,72 +8,16 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import orjson
 import uvicorn
-from mlflow.types.schema import ColSpec, DataType
 from starlette.applications import Starlette
 
-from servegate.backends.base import FEATURE_SPEC_SCHEME
-from servegate.features.join import FeatureJoiner, describe_features
-from servegate.features.online import open_online_store
-from servegate.features.spec import METADATA_KEY, FeatureSpec
-from servegate.features.tables import tables_from_json
-from servegate.observability import metrics
 from servegate.observability.log_format import LogFormat, configure_logging
 from servegate.observability.logs import reopen_when_rotated
-from servegate.replica.app import build_app
-from servegate.replica.batching import NO_WAIT_BATCHING, Batching
 from servegate.replica.buildlog import BuildLog
-from servegate.replica.fastpath import compile_fast_path
-from servegate.replica.feature_serving import build_feature_serving_app
-from servegate.replica.model import LoadedModel, load
-
-
-@dataclass(frozen=True)
-class FeatureSource:
-    """Where a model with a feature spec finds its tables and their values."""
-
-    online_store: str | None = None
-    prefix: str = "servegate:"
-    tables_file: Path | None = None
-    spec_file: Path | None = None  # a feature spec served alone
-
-    def joiner(self, model: LoadedModel) -> FeatureJoiner | None:
-        """The model's feature stage, or None if it looks nothing up."""
-        spec = (model.metadata.metadata or {}).get(METADATA_KEY)
-        if spec is None:
-            return None
-        schema = model.input_schema
-        types = {}
-        if schema is not None and schema.has_input_names():
-            types = {
-                column.name: column.type.to_pandas()
-                for column in schema.inputs
-                if isinstance(column, ColSpec) and isinstance(column.type, DataType)
-            }
-        return self._joiner(spec, types)
-
-    def served_spec(self) -> FeatureJoiner:
-        """The joiner of the feature spec this replica serves without a model."""
-        if self.spec_file is None:
-            raise ValueError("a feature spec replica needs --feature-spec")
-        return self._joiner(orjson.loads(self.spec_file.read_bytes()), {})
-
-    def _joiner(self, spec: dict[str, Any], types: dict[str, Any]) -> FeatureJoiner:
-        if self.online_store is None or self.tables_file is None:
-            raise ValueError(
-                "features are looked up: start the replica with --online-store and --feature-tables"
-            )
-        tables = {table.name: table for table in tables_from_json(self.tables_file.read_bytes())}
-        store = open_online_store(self.online_store, self.prefix)
-        return FeatureJoiner(FeatureSpec.from_dict(spec), tables, store, types)
-
+from servegate.replica.served import LoadFailed, ReplicaOptions, load_served_app
 
 EXIT_LOAD_FAILED = 3
 EXIT_ORPHANED = 4
@@ -121,6 +65,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def run_replica(
     model_uri: str,
+    options: ReplicaOptions,
     *,
     host: str = "127.0.0.1",
     port: int = 5000,
@@ -128,16 +73,8 @@ def run_replica(
     build_log_path: Path | None = None,
     cache_dir: Path | None = None,
     parent_pid: int | None = None,
-    max_request_bytes: int,
-    max_rows: int,
-    concurrency: int,
-    fast_path: bool = True,
-    batching: Batching = NO_WAIT_BATCHING,
-    features: FeatureSource = FeatureSource(),
-    metrics_labels: tuple[str, str] = ("", ""),
     log_file: Path | None = None,
     log_format: LogFormat = LogFormat.TEXT,
-    access_log: bool = False,
 ) -> int:
     """Load ``model_uri``, then serve it until SIGTERM; returns the process exit code
     (0 after a graceful stop, ``EXIT_LOAD_FAILED`` if the model never loaded, in which case
@@ -148,47 +85,11 @@ def run_replica(
     if parent_pid is not None:
         _die_with_parent(parent_pid)
     build_log = BuildLog(build_log_path)
-    if model_uri.startswith(FEATURE_SPEC_SCHEME):
-        try:
-            served = features.served_spec()
-        except Exception as error:
-            traceback.print_exc()
-            reason = " ".join(str(getattr(error, "message", error)).split())
-            build_log.write(f"failed to load {model_uri}: {type(error).__name__}: {reason}")
-            return EXIT_LOAD_FAILED
-        build_log.write(f"feature serving: {describe_features(served)}")
-        served.on_read = metrics.FEATURE_LOOKUP.labels(*metrics_labels).observe
-        app = build_feature_serving_app(
-            served, max_request_bytes, concurrency, max_rows, metrics_labels, access_log
-        )
-        return _serve(app, host, port, uds, build_log, lambda: None)
     try:
-        model, artifacts = load(model_uri, cache_dir, build_log)
-        joiner = features.joiner(model)
-    except Exception as error:
-        traceback.print_exc()
-        reason = " ".join(str(getattr(error, "message", error)).split())  # one line, shown
-        build_log.write(f"failed to load {model_uri}: {type(error).__name__}: {reason}")
+        served = load_served_app(model_uri, cache_dir, build_log, options)
+    except LoadFailed:
         return EXIT_LOAD_FAILED
-    if joiner is not None:
-        build_log.write(f"feature lookups: {describe_features(joiner)}")
-        joiner.on_read = metrics.FEATURE_LOOKUP.labels(*metrics_labels).observe
-    fast = None
-    if fast_path and joiner is None:
-        fast, verdict = compile_fast_path(model)
-        build_log.write(f"fast path: {verdict}")
-    app = build_app(
-        model,
-        max_request_bytes,
-        concurrency,
-        max_rows,
-        fast,
-        batching,
-        joiner,
-        metrics_labels,
-        access_log,
-    )
-    return _serve(app, host, port, uds, build_log, artifacts.cleanup)
+    return _serve(served.app, host, port, uds, build_log, served.cleanup)
 
 
 def _serve(
