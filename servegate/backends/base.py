@@ -21,6 +21,25 @@ class ReplicaKey:
 
 
 @dataclass(frozen=True)
+class ScalingBounds:
+    """How many replicas a served entity runs while awake, and whether it may run none."""
+
+    min_replicas: int = 1
+    max_replicas: int = 1
+    scale_to_zero: bool = False
+
+    @property
+    def floor(self) -> int:
+        """The fewest replicas while the entity is awake."""
+        return max(1, self.min_replicas)
+
+    @property
+    def fixed(self) -> bool:
+        """Nothing to decide: one count, and never zero."""
+        return self.floor == self.max_replicas and not self.scale_to_zero
+
+
+@dataclass(frozen=True)
 class ReplicaSpec:
     key: ReplicaKey
     log_group: str  # where its logs go (see servegate.observability.logs)
@@ -30,6 +49,7 @@ class ReplicaSpec:
     max_batch_rows: int | None = None  # None: the replica's default
     max_batch_wait_ms: float | None = None
     endpoint_name: str = ""  # the endpoint it serves, for its metrics' labels
+    bounds: ScalingBounds = ScalingBounds()
 
     @property
     def served_name(self) -> str:
@@ -68,6 +88,12 @@ class ReplicaHandle:
 
 
 class Backend(Protocol):
+    scales_replicas: bool
+    """True when the backend runs each spec's replicas between its ``bounds`` itself (Ray
+    Serve): the reconciler then asks it for one handle per served entity and leaves the
+    count, scale to zero included, to it. False: one handle is one replica, and the
+    reconciler scales (``servegate.reconciler.autoscaling``)."""
+
     async def warm(self) -> None:
         """Get ready to start replicas (when this process begins to lead)."""
 

@@ -25,6 +25,7 @@ from servegate.backends.base import (
     ReplicaSpec,
     ReplicaStatus,
 )
+from servegate.backends.build_logs import begin_build_log, last_line, last_step
 from servegate.backends.clients import ReplicaClient
 from servegate.backends.zygote import ForkedProcess, Zygote, ZygoteUnavailable
 from servegate.errors import ServegateError
@@ -37,7 +38,6 @@ logger = logging.getLogger(__name__)
 _MAX_SOCKET_DIR = 80
 _STOP_GRACE_S = 30.0
 _PROBE_INTERVAL_S = 0.1
-_STARTING = "starting replica for"
 
 Process = asyncio.subprocess.Process | ForkedProcess
 
@@ -52,19 +52,9 @@ def socket_directory(run_dir: Path) -> Path:
     return fallback
 
 
-def _timestamp() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def last_line(path: Path) -> str:
-    try:
-        lines = path.read_text(errors="replace").strip().splitlines()
-    except FileNotFoundError:
-        return ""
-    return lines[-1] if lines else ""
-
-
 class LocalBackend:
+    scales_replicas = False  # one process per handle; the reconciler scales
+
     def __init__(
         self,
         run_dir: Path,
@@ -112,9 +102,7 @@ class LocalBackend:
         socket = self.socket_dir / f"r{os.getpid()}-{next(self._serial)}.sock"
         log_path = self.log_paths.log(spec.log_group, spec.served_name)
         build_log = self.log_paths.build_log(spec.log_group, spec.served_name)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with build_log.open("a") as handle:
-            handle.write(f"{_timestamp()} {_STARTING} {spec.model_uri}\n")
+        begin_build_log(build_log, spec.model_uri)
         args = [
             "replica",
             spec.model_uri,
@@ -279,10 +267,7 @@ def batching_args(spec: ReplicaSpec) -> list[str]:
 
 def _failure_reason(build_log: Path, log_path: Path) -> str:
     """The build log's last step, or the replica's last output line if it died before one."""
-    step = last_line(build_log)
-    if _STARTING in step:
-        return last_line(log_path) or "no output"
-    return step
+    return last_step(build_log) or last_line(log_path) or "no output"
 
 
 def _exit_reason(code: int) -> str:

@@ -18,24 +18,9 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
+from servegate.backends.base import ScalingBounds
+
 WORKLOAD_BOUNDS = {"Small": (4, 4), "Medium": (8, 16), "Large": (16, 64)}
-
-
-@dataclass(frozen=True)
-class ScalingBounds:
-    min_replicas: int = 1
-    max_replicas: int = 1
-    scale_to_zero: bool = False
-
-    @property
-    def floor(self) -> int:
-        """The fewest replicas while the entity is awake."""
-        return max(1, self.min_replicas)
-
-    @property
-    def fixed(self) -> bool:
-        """Nothing to decide: one count, and never zero."""
-        return self.floor == self.max_replicas and not self.scale_to_zero
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ from servegate.gateway.shared_routing import encode
 from servegate.observability import metrics
 from servegate.reconciler.autoscaling import (
     DEFAULT_TIMINGS,
-    ScalingBounds,
     ScalingTimings,
     next_scaling,
     woken,
@@ -176,6 +175,8 @@ class Reconciler:
 
     async def _scale(self, plan: Plan) -> None:
         """Wake the sets requests are waiting for; move the others' counts by their load."""
+        if self.backend.scales_replicas:
+            return
         now = time.monotonic()
         wanted_awake = self._wanted_awake | set(await asyncio.to_thread(self.wake_requests.take))
         self._wanted_awake = set()
@@ -233,8 +234,8 @@ class Reconciler:
         for key, spec in plan.replicas.items():
             replica_set = self.sets.get(key)
             if replica_set is None:
-                bounds = plan.bounds.get(key) or ScalingBounds()
-                replica_set = self.sets[key] = ReplicaSet.new(spec, bounds, now)
+                replica_set = ReplicaSet.new(spec, now, one_handle=self.backend.scales_replicas)
+                self.sets[key] = replica_set
             for handle in replica_set.surplus():
                 replica_set.handles.remove(handle)
                 self._retire(handle)

@@ -16,7 +16,7 @@ import orjson
 from servegate.backends.base import FEATURE_SPEC_SCHEME, ReplicaKey, ReplicaSpec
 from servegate.endpoint_config import FEATURE_SPEC_VERSION
 from servegate.observability.logs import endpoint_group, model_group
-from servegate.reconciler.autoscaling import ScalingBounds, scaling_bounds
+from servegate.reconciler.autoscaling import scaling_bounds
 from servegate.reconciler.following import Following, VersionFollower
 from servegate.registry.snapshot import (
     STAGES,
@@ -67,7 +67,6 @@ class ModelPlan:
 @dataclass
 class Plan:
     replicas: dict[ReplicaKey, ReplicaSpec] = field(default_factory=dict)
-    bounds: dict[ReplicaKey, ScalingBounds] = field(default_factory=dict)  # default: one
     pending_only: set[ReplicaKey] = field(default_factory=set)
     entities: dict[int, Following] = field(default_factory=dict)  # by served entity row id
     models: dict[str, ModelPlan] = field(default_factory=dict)
@@ -123,7 +122,6 @@ def _plan_endpoint(
             for version in following.needed:
                 key = entity_key(endpoint, row, version)
                 plan.replicas[key] = _entity_spec(endpoint, row, key, version, slots)
-                plan.bounds[key] = scaling_bounds(row.spec, slots)
                 (active_keys if active else pending_keys).add(key)
     plan.pending_only |= pending_keys - active_keys
 
@@ -140,6 +138,7 @@ def _entity_spec(
         max_batch_rows=row.spec.get("max_batch_rows"),
         max_batch_wait_ms=row.spec.get("max_batch_wait_ms"),
         endpoint_name=endpoint.name,
+        bounds=scaling_bounds(row.spec, slots),
     )
 
 

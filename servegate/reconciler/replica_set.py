@@ -6,8 +6,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from servegate.backends.base import ReplicaHandle, ReplicaSpec
-from servegate.reconciler.autoscaling import ScalingBounds, ScalingState
+from servegate.backends.base import ReplicaHandle, ReplicaSpec, ScalingBounds
+from servegate.reconciler.autoscaling import ScalingState
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,9 @@ class ReplicaSet:
     woken: bool = False  # its replicas start because a request came while it was at zero
 
     @classmethod
-    def new(cls, spec: ReplicaSpec, bounds: ScalingBounds, now: float) -> ReplicaSet:
-        return cls(spec, bounds, ScalingState(bounds.floor, now))
+    def new(cls, spec: ReplicaSpec, now: float, *, one_handle: bool = False) -> ReplicaSet:
+        """``one_handle``: the backend runs the entity's replicas itself, behind one handle."""
+        return cls(spec, spec.bounds, ScalingState(1 if one_handle else spec.bounds.floor, now))
 
     @property
     def ready(self) -> list[ReplicaHandle]:

@@ -1,0 +1,31 @@
+"""The gateway's side of a replica's build log (``servegate.replica.buildlog`` writes the
+steps): each start begins with a line of its own, so the last line after it says how far the
+replica got, or why it failed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+_STARTING = "starting replica for"
+
+
+def begin_build_log(path: Path, model_uri: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with path.open("a") as handle:
+        handle.write(f"{stamp} {_STARTING} {model_uri}\n")
+
+
+def last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except FileNotFoundError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def last_step(build_log: Path) -> str | None:
+    """The replica's last step since it started, or None if it wrote none."""
+    step = last_line(build_log)
+    return None if not step or _STARTING in step else step
