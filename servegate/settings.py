@@ -57,6 +57,21 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="How long a request waits for a replica to start from zero."
     )
     workers: int = Field(default=1, ge=1, le=64)
+    backend: Literal["local", "ray"] = Field(
+        default="local", description="Where replicas run: local processes, or Ray Serve."
+    )
+    ray_address: str = Field(
+        default="auto",
+        description="The Ray cluster of the ray backend: auto, its GCS HOST:PORT, or ray://HOST:PORT.",
+    )
+    ray_http_host: str = Field(
+        default="127.0.0.1",
+        description="Where Ray Serve's HTTP proxy listens; the gateway calls it.",
+    )
+    ray_http_port: int = Field(default=8000, ge=1, le=65535)
+    ray_replica_cpus: float = Field(
+        default=1.0, gt=0, description="CPUs Ray reserves for each replica of a served model."
+    )
     log_format: LogFormat = Field(
         default=LogFormat.TEXT, description="text or json lines, for the gateway and replicas."
     )

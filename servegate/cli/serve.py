@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +16,11 @@ from servegate.cli.app import app
 from servegate.observability.log_format import LogFormat, configure_logging
 from servegate.observability.metrics_dir import prepare_metrics_dir
 from servegate.settings import Settings
+
+
+class Backend(str, Enum):
+    local = "local"
+    ray = "ray"
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -57,6 +64,21 @@ def serve(
         bool | None,
         typer.Option("--access-log/--no-access-log", help="A log line per request [default: off]."),
     ] = None,
+    backend: Annotated[
+        Backend | None,
+        typer.Option(help="Where replicas run: local processes, or Ray Serve [default: local]."),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --backend ray: the cluster, as auto, its GCS HOST:PORT or ray://HOST:PORT "
+            "[default: auto]."
+        ),
+    ] = None,
+    ray_http_port: Annotated[
+        int | None,
+        typer.Option(help="With --backend ray: the port of Ray Serve's proxy [default: 8000]."),
+    ] = None,
 ) -> None:
     """Start the gateway: serving API, data plane, embedded MLflow registry and replicas."""
     settings = make_settings(
@@ -71,6 +93,9 @@ def serve(
         workers=workers,
         log_format=log_format,
         access_log=access_log,
+        backend=backend.value if backend else None,
+        ray_address=ray_address,
+        ray_http_port=ray_http_port,
     )
     run_gateway(settings)
 
@@ -80,6 +105,9 @@ def run_gateway(settings: Settings) -> None:
     prepare_metrics_dir(settings.home / "metrics" / str(os.getpid()))
     if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
         typer.echo("error: --ssl-certfile and --ssl-keyfile go together", err=True)
+        raise typer.Exit(2)
+    if settings.backend == "ray" and importlib.util.find_spec("ray") is None:
+        typer.echo("error: --backend ray needs Ray Serve: pip install 'servegate[ray]'", err=True)
         raise typer.Exit(2)
     app: Starlette | str
     if settings.workers > 1:

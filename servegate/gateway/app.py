@@ -10,7 +10,6 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -32,12 +31,10 @@ from servegate.auth.access import AccessControl, Caller
 from servegate.auth.admin import ensure_admin_token
 from servegate.auth.middleware import AuthMiddleware
 from servegate.auth.tokens import TokenStore, new_token
-from servegate.backends.local import LocalBackend, inherited_environment
-from servegate.backends.zygote import Zygote
 from servegate.errors import ServegateError, error_response
 from servegate.features.online import open_online_store
-from servegate.features.tables import table_json
 from servegate.gateway import dataplane, model_dataplane, oip
+from servegate.gateway.backend import make_backend, scaling_timings
 from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.limits import HeaderLimitMiddleware
 from servegate.gateway.rate_limits import LocalRateLimiter, SharedRateLimiter
@@ -49,8 +46,7 @@ from servegate.observability import metrics
 from servegate.observability.audit import AuditLog, AuditMiddleware
 from servegate.observability.inference_capture import CaptureLimits, InferenceCapture
 from servegate.observability.inference_parquet import ParquetInferenceRecords
-from servegate.observability.logs import LogPaths, LogRotator
-from servegate.reconciler.autoscaling import ScalingTimings
+from servegate.observability.logs import LogPaths
 from servegate.reconciler.leadership import lease_for
 from servegate.reconciler.loop import Reconciler
 from servegate.registry.guard import RegistryGuard
@@ -205,26 +201,8 @@ def build_gateway(settings: Settings) -> Gateway:
     log_paths = LogPaths(settings.logs_dir)
     secrets = SecretStore(database, settings.secrets_key_path)
     endpoints = EndpointStore(database)
-    backend = LocalBackend(
-        settings.run_dir,
-        settings.model_cache_dir,
-        log_paths,
-        replica_env,
-        settings.replica_start_timeout_s,
-        [
-            f"--max-request-bytes={settings.max_request_bytes}",
-            f"--max-rows={settings.max_rows_per_request}",
-            f"--online-store-prefix={settings.online_store_prefix}",
-            f"--log-format={settings.log_format.value}",
-            "--access-log" if settings.access_log else "--no-access-log",
-        ],
-        secrets.resolve_environment,
-        Zygote(inherited_environment(), settings.logs_dir / "zygote.log")
-        if settings.warm_replicas
-        else None,
-        lambda: orjson.dumps([table_json(table) for table in feature_tables.list()]),
-        lambda name: orjson.dumps(feature_specs.get(name)["spec"]),
-        LogRotator(settings.logs_dir, settings.log_max_bytes, settings.log_backups),
+    backend = make_backend(
+        settings, replica_env, log_paths, secrets.resolve_environment, feature_tables, feature_specs
     )
     model_serving_store = ModelServingStore(database)
     shared_routing = RoutingSnapshotStore(database)
@@ -245,11 +223,7 @@ def build_gateway(settings: Settings) -> Gateway:
             settings.reconcile_interval_s,
             settings.replica_request_timeout_s,
             settings.replica_slots,
-            ScalingTimings(
-                settings.scale_up_delay_s,
-                settings.scale_down_delay_s,
-                settings.scale_to_zero_idle_s,
-            ),
+            scaling_timings(settings),
         ),
         RoutingFollower(shared_routing, routing),
         routing,

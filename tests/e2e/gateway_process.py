@@ -69,7 +69,7 @@ class GatewayProcess:
             try:
                 if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening, or busy
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"gateway did not start: {self.log_path.read_text()[-3000:]}")

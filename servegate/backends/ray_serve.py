@@ -1,0 +1,278 @@
+"""The Ray backend: each served entity a Ray Serve application on an existing Ray cluster.
+
+What maps to what:
+
+- One ``ReplicaKey`` (a served entity of an endpoint's config, or a version with per-model
+  serving) is one Serve application, ``servegate-<endpoint>-<served>-<hash>-<restarts>``,
+  holding one deployment of ``ServedModelDeployment`` (our replica app) at the route prefix
+  ``/<application>`` of Serve's HTTP proxy. Its handle's address is that URL, so the data
+  plane forwards to it as to any replica.
+- Ray scales the deployment: the entity's bounds (workload size or provisioned concurrency,
+  scale to zero) become its ``autoscaling_config`` (``autoscaling_config``), so the
+  reconciler asks for one handle per entity (``scales_replicas``) and keeps the rest: the
+  traffic split, the endpoint state machine, and config updates (a new config's entities
+  are new applications, deployed beside the old ones, which are deleted once drained).
+- A handle is READY once ``serve.run`` says the application runs (its first replicas have
+  loaded the model); FAILED if it never does (the build log or Ray says why); EXITED if the
+  application later fails or disappears, and the reconciler starts a new one.
+
+The Ray workers run servegate's own code from this installation (``PYTHONPATH``) and reach
+the registry as a replica process would (the same variables), so they must share this
+machine's files: a Ray cluster on this host, or nodes with servegate at the same path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import serve
+from ray.serve.schema import ApplicationStatus
+
+import servegate
+from servegate.backends.base import ReplicaHandle, ReplicaKey, ReplicaSpec, ReplicaStatus
+from servegate.backends.build_logs import begin_build_log, last_step
+from servegate.backends.clients import ReplicaClient
+from servegate.backends.ray_replica import ServedModelDeployment
+from servegate.errors import ServegateError
+from servegate.observability.logs import LogPaths
+from servegate.reconciler.autoscaling import ScalingBounds, ScalingTimings
+from servegate.replica.batching import DEFAULT_MAX_ROWS, Batching
+from servegate.replica.served import ReplicaOptions
+
+logger = logging.getLogger(__name__)
+
+_WATCH_INTERVAL_S = 2.0
+_PROBE_INTERVAL_S = 0.1
+_STOP_GRACE_S = 30.0
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    """Which cluster, where its Serve proxy listens, and what each replica reserves."""
+
+    address: str  # "auto", "HOST:PORT" of the GCS, or "ray://HOST:PORT"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    replica_cpus: float = 1.0
+
+    @property
+    def proxy_url(self) -> str:
+        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "") else self.http_host
+        return f"http://{host}:{self.http_port}"
+
+
+def application_name(key: ReplicaKey, restarts: int) -> str:
+    """A Serve application name, also its route prefix: unique per entity and start."""
+    name = f"servegate-{key.endpoint_id}-{key.served_name}-{key.spec_hash[:8]}-{restarts}"
+    return _UNSAFE.sub("-", name)
+
+
+def autoscaling_config(
+    bounds: ScalingBounds, slots: int, timings: ScalingTimings
+) -> dict[str, Any]:
+    """The entity's bounds and servegate's scaling timings as Ray Serve autoscaling: aim at
+    ``slots`` requests in flight per replica (what one replica answers at once), start with
+    the fewest awake replicas, and go to zero after ``idle_s`` only with scale to zero."""
+    return {
+        "min_replicas": 0 if bounds.scale_to_zero else bounds.floor,
+        "initial_replicas": bounds.floor,
+        "max_replicas": bounds.max_replicas,
+        "target_ongoing_requests": slots,
+        "upscale_delay_s": timings.up_delay_s,
+        "downscale_delay_s": timings.down_delay_s,
+        "downscale_to_zero_delay_s": timings.idle_s,
+    }
+
+
+def _code_path() -> str:
+    """PYTHONPATH that makes Ray's workers import this servegate, ahead of any other."""
+    root = str(Path(servegate.__file__).resolve().parent.parent)
+    inherited = os.environ.get("PYTHONPATH")
+    return os.pathsep.join([root, inherited]) if inherited else root
+
+
+class RayBackend:
+    scales_replicas = True
+
+    def __init__(
+        self,
+        cluster: RayCluster,
+        replica_env: dict[str, str],
+        options: ReplicaOptions,
+        model_cache_dir: Path,
+        log_paths: LogPaths,
+        start_timeout_s: float,
+        resolve_environment: Callable[[dict[str, str]], dict[str, str]],
+        timings: ScalingTimings,
+    ) -> None:
+        self.cluster = cluster
+        self.replica_env = replica_env
+        self.options = options  # what every replica shares; per entity: concurrency, batching
+        self.model_cache_dir = model_cache_dir
+        self.log_paths = log_paths
+        self.start_timeout_s = start_timeout_s
+        self.resolve_environment = resolve_environment
+        self.timings = timings
+        self._connecting = asyncio.Lock()
+        self._connected = False
+        self._applications: dict[ReplicaHandle, str] = {}
+        self._deploying: dict[ReplicaHandle, asyncio.Task[None]] = {}
+
+    async def warm(self) -> None:
+        await self._connect()
+
+    async def _connect(self) -> None:
+        async with self._connecting:
+            if not self._connected:
+                await asyncio.to_thread(self._connect_now)
+                self._connected = True
+
+    def _connect_now(self) -> None:
+        ray.init(
+            address=self.cluster.address,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+            ignore_reinit_error=True,
+        )
+        serve.start(
+            proxy_location="HeadOnly",  # one proxy, at the address the gateway forwards to
+            http_options={"host": self.cluster.http_host, "port": self.cluster.http_port},
+        )
+
+    async def tend(self) -> None:
+        """Notice applications that failed or vanished after they were ready."""
+        while True:
+            await asyncio.sleep(_WATCH_INTERVAL_S)
+            serving = [handle for handle in self._applications if handle.ready]
+            if not serving:
+                continue
+            try:
+                applications = (await asyncio.to_thread(serve.status)).applications
+            except Exception as error:  # noqa: BLE001 - Ray unreachable for now: look again
+                logger.warning("could not read Ray Serve's status: %s", error)
+                continue
+            for handle in serving:
+                name = self._applications[handle]
+                application = applications.get(name)
+                if application is None:
+                    reason = "its Ray Serve application is gone"
+                elif application.status is ApplicationStatus.DEPLOY_FAILED:
+                    reason = f"failed in Ray Serve: {application.message}"
+                else:
+                    continue
+                handle.status = ReplicaStatus.EXITED
+                handle.message = f"The replica {reason}."
+                logger.warning("replica %s of %s %s", handle.spec.served_name, name, reason)
+                await self._forget(handle)
+
+    async def close(self) -> None:
+        if self._connected:
+            await asyncio.to_thread(ray.shutdown)
+            self._connected = False
+
+    async def start(self, spec: ReplicaSpec, restarts: int = 0) -> ReplicaHandle:
+        name = application_name(spec.key, restarts)
+        address = f"{self.cluster.proxy_url}/{name}"
+        handle = ReplicaHandle(
+            spec=spec, address=address, client=ReplicaClient(address), restarts=restarts
+        )
+        self._applications[handle] = name
+        deploying = asyncio.get_running_loop().create_task(self._deploy(handle, name))
+        self._deploying[handle] = deploying
+        deploying.add_done_callback(lambda _: self._deploying.pop(handle, None))
+        return handle
+
+    async def _deploy(self, handle: ReplicaHandle, name: str) -> None:
+        spec = handle.spec
+        build_log = self.log_paths.build_log(spec.log_group, spec.served_name)
+        begin_build_log(build_log, spec.model_uri)
+        try:
+            await self._connect()
+            variables = await asyncio.to_thread(self.resolve_environment, spec.environment_vars)
+            application = self._application(spec, variables, build_log)
+            await asyncio.wait_for(self._run(application, name, handle), self.start_timeout_s)
+        except ServegateError as error:  # a referenced secret is gone
+            detail = error.message
+        except asyncio.TimeoutError:
+            detail = f"it did not become ready within {self.start_timeout_s:.0f}s"
+        except Exception as error:  # noqa: BLE001 - Ray's reasons come as any exception
+            detail = _failure_reason(build_log, error)
+        else:
+            if handle.status is ReplicaStatus.STARTING:
+                handle.status = ReplicaStatus.READY
+            return
+        if handle.status is ReplicaStatus.STARTING:
+            handle.status = ReplicaStatus.FAILED
+            handle.message = f"The replica could not start on Ray: {detail}"
+            logger.warning("replica %s failed to start on Ray: %s", name, detail)
+            await self._forget(handle)
+
+    @staticmethod
+    async def _run(application: serve.Application, name: str, handle: ReplicaHandle) -> None:
+        """Deploy, then wait until the proxy routes to it (it learns routes a moment after
+        the application runs)."""
+        await asyncio.to_thread(serve.run, application, name=name, route_prefix=f"/{name}")
+        while not await handle.client.ping():
+            await asyncio.sleep(_PROBE_INTERVAL_S)
+
+    def _application(
+        self, spec: ReplicaSpec, variables: dict[str, str], build_log: Path
+    ) -> serve.Application:
+        options = replace(
+            self.options,
+            concurrency=spec.concurrency,
+            batching=_batching(spec),
+            metrics_labels=(spec.endpoint_name, spec.served_name),
+        )
+        env = {**self.replica_env, **variables, "PYTHONPATH": _code_path()}
+        deployment = ServedModelDeployment.options(
+            name=_UNSAFE.sub("-", spec.served_name),
+            autoscaling_config=autoscaling_config(spec.bounds, spec.concurrency, self.timings),
+            # Twice what it predicts at once: the next batch waits in the replica, the rest
+            # in Ray's proxy, and Ray's autoscaler sees both.
+            max_ongoing_requests=2 * spec.concurrency,
+            graceful_shutdown_timeout_s=_STOP_GRACE_S,
+            ray_actor_options={
+                "num_cpus": self.cluster.replica_cpus,
+                "runtime_env": {"env_vars": env},
+            },
+        )
+        return deployment.bind(spec.model_uri, options, str(self.model_cache_dir), str(build_log))
+
+    async def stop(self, handle: ReplicaHandle) -> None:
+        deploying = self._deploying.get(handle)
+        if deploying is not None:
+            deploying.cancel()
+        if handle in self._applications:
+            handle.status = ReplicaStatus.STOPPING
+            await self._forget(handle)
+            handle.status = ReplicaStatus.STOPPED
+        await handle.client.close()
+
+    async def _forget(self, handle: ReplicaHandle) -> None:
+        """Delete the handle's application (waiting for its requests to finish)."""
+        name = self._applications.pop(handle)
+        try:
+            await asyncio.to_thread(serve.delete, name)
+        except Exception:  # noqa: BLE001 - it stays listed in Ray; the log says which
+            logger.exception("could not delete the Ray Serve application %s", name)
+
+
+def _batching(spec: ReplicaSpec) -> Batching:
+    """The entity's batching settings, the replica's defaults where it has none."""
+    return Batching(spec.max_batch_rows or DEFAULT_MAX_ROWS, (spec.max_batch_wait_ms or 0) / 1000)
+
+
+def _failure_reason(build_log: Path, error: Exception) -> str:
+    """The build log's last step if the replica wrote one, else Ray's first line."""
+    lines = str(error).strip().splitlines()
+    return last_step(build_log) or (lines[0] if lines else type(error).__name__)

@@ -1,0 +1,165 @@
+"""``servegate serve --backend ray`` end to end: a real one-node Ray cluster on loopback, a
+real gateway deploying each served model as a Ray Serve application, real models from the
+gateway's registry."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+import requests
+
+from tests import models
+from tests.e2e.conftest import Registered, load_pyfunc, register_into
+from tests.e2e.gateway_process import GatewayProcess
+from tests.e2e.ray_cluster import LOOPBACK_ENV, LocalRay, leaks
+
+BASE = "/api/2.0/serving-endpoints"
+REQUESTS = 100
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[LocalRay]:
+    cluster = LocalRay().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+    assert not cluster.pids(), "Ray processes outlived the cluster"
+
+
+@pytest.fixture(scope="module")
+def ray_gateway(
+    ray_cluster: LocalRay, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    gateway = GatewayProcess(
+        tmp_path_factory.mktemp("ray-home"),
+        env={
+            **LOOPBACK_ENV,
+            "SERVEGATE_RAY_REPLICA_CPUS": "0.25",  # two endpoints' replicas fit on 2 CPUs
+            "SERVEGATE_SCALE_DOWN_DELAY_S": "5",
+            "SERVEGATE_SCALE_TO_ZERO_IDLE_S": "5",
+        },
+        args=[
+            "--backend",
+            "ray",
+            "--ray-address",
+            ray_cluster.address,
+            "--ray-http-port",
+            str(ray_cluster.serve_port),
+        ],
+    ).start()
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def versions(ray_gateway: GatewayProcess) -> list[Registered]:
+    return [
+        register_into(ray_gateway, lambda: models.register_sklearn("ray-logreg", c=1.0)),
+        register_into(ray_gateway, lambda: models.register_sklearn("ray-logreg", c=0.01)),
+    ]
+
+
+def wait_until(check: Callable[[], object], what: str, timeout: float = 180) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def servegate_applications(cluster: LocalRay) -> dict[str, dict]:
+    return {
+        name: app for name, app in cluster.applications().items() if name.startswith("servegate-")
+    }
+
+
+def predictions(answer: requests.Response) -> list:
+    assert answer.status_code == 200, answer.text
+    return answer.json()["predictions"]
+
+
+def test_split_endpoint_runs_on_ray_serve(
+    ray_cluster: LocalRay, ray_gateway: GatewayProcess, versions: list[Registered]
+) -> None:
+    v1, v2 = versions
+    config = {
+        "served_entities": [v1.entity("a"), v2.entity("b")],
+        "traffic_config": {
+            "routes": [
+                {"served_model_name": "a", "traffic_percentage": 80},
+                {"served_model_name": "b", "traffic_percentage": 20},
+            ]
+        },
+    }
+    created = ray_gateway.api("POST", BASE, json={"name": "ray-split", "config": config})
+    assert created.status_code == 200, created.text
+    first = ray_gateway.api("GET", f"{BASE}/ray-split").json()
+    assert first["state"]["ready"] == "NOT_READY", first
+    ready = ray_gateway.wait_for("ray-split", timeout=300)
+    entities = ready["config"]["served_entities"]
+    assert [e["state"]["deployment"] for e in entities] == ["DEPLOYMENT_READY"] * 2, entities
+
+    applications = servegate_applications(ray_cluster)
+    assert len(applications) == 2, applications
+    assert {app["status"] for app in applications.values()} == {"RUNNING"}
+
+    sample = v1.sample
+    body = {"dataframe_split": json.loads(sample.to_json(orient="split", index=False))}
+    expected = {
+        served: np.asarray(load_pyfunc(ray_gateway, model).predict(sample)).tolist()
+        for served, model in (("a", v1), ("b", v2))
+    }
+    counts: Counter[str] = Counter()
+    url = f"{ray_gateway.url}/serving-endpoints/ray-split/invocations"
+    with requests.Session() as session:
+        session.headers.update(ray_gateway.headers)
+        for _ in range(REQUESTS):
+            answer = session.post(url, json=body, timeout=60)
+            served = answer.headers["served-model-name"]
+            assert predictions(answer) == expected[served]
+            counts[served] += 1
+    assert abs(counts["a"] / REQUESTS - 0.80) <= 0.12, counts
+    assert counts["a"] + counts["b"] == REQUESTS
+
+    pids = ray_cluster.pids() | {ray_gateway.process.pid}  # type: ignore[union-attr]
+    assert not leaks(pids), leaks(pids)
+
+    assert ray_gateway.api("DELETE", f"{BASE}/ray-split").status_code == 200
+    wait_until(lambda: not servegate_applications(ray_cluster), "the applications to go")
+
+
+def test_scaled_to_zero_on_ray_answers_the_next_request(
+    ray_cluster: LocalRay, ray_gateway: GatewayProcess, versions: list[Registered]
+) -> None:
+    model = versions[0]
+    entity = {**model.entity("m"), "workload_size": "Small", "scale_to_zero_enabled": True}
+    ray_gateway.create("ray-sleepy", [entity])
+    sample = model.sample.head(2)
+    body = {"dataframe_split": json.loads(sample.to_json(orient="split", index=False))}
+    url = "/serving-endpoints/ray-sleepy/invocations"
+    awake = predictions(ray_gateway.api("POST", url, json=body))
+
+    def asleep() -> bool:
+        (application,) = servegate_applications(ray_cluster).values()
+        (replicas,) = application["replicas"].values()
+        return not replicas.get("RUNNING")
+
+    wait_until(asleep, "Ray to scale the deployment to zero", timeout=120)
+    entity_state = ray_gateway.api("GET", f"{BASE}/ray-sleepy").json()["config"]
+    assert entity_state["served_entities"][0]["state"]["deployment"] == "DEPLOYMENT_READY"
+    assert predictions(ray_gateway.api("POST", url, json=body, timeout=180)) == awake
+
+    pids = ray_cluster.pids() | {ray_gateway.process.pid}  # type: ignore[union-attr]
+    assert not leaks(pids), leaks(pids)
+    assert ray_gateway.api("DELETE", f"{BASE}/ray-sleepy").status_code == 200
+    wait_until(lambda: not servegate_applications(ray_cluster), "the application to go")
