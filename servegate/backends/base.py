@@ -70,7 +70,9 @@ class ReplicaHandle:
     """One running (or starting, or dead) replica, as the reconciler and data plane see it.
 
     ``inflight`` is kept by the data plane so a retired replica is stopped only once the
-    requests it is answering are done.
+    requests it is answering are done. ``replicas`` is one, except on a backend that scales
+    by itself, which keeps it at the number of replicas serving behind the handle (zero
+    when scaled to zero).
     """
 
     spec: ReplicaSpec
@@ -81,6 +83,7 @@ class ReplicaHandle:
     message: str = ""
     inflight: int = 0
     pid: int | None = None
+    replicas: int = 1
 
     @property
     def ready(self) -> bool:

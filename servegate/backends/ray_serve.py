@@ -34,10 +34,16 @@ from typing import Any
 
 import ray
 from ray import serve
-from ray.serve.schema import ApplicationStatus
+from ray.serve.schema import ApplicationStatus, ReplicaState
 
 import servegate
-from servegate.backends.base import ReplicaHandle, ReplicaKey, ReplicaSpec, ReplicaStatus
+from servegate.backends.base import (
+    FEATURE_SPEC_SCHEME,
+    ReplicaHandle,
+    ReplicaKey,
+    ReplicaSpec,
+    ReplicaStatus,
+)
 from servegate.backends.build_logs import begin_build_log, last_step
 from servegate.backends.clients import ReplicaClient
 from servegate.backends.ray_replica import ServedModelDeployment
@@ -45,7 +51,7 @@ from servegate.errors import ServegateError
 from servegate.observability.logs import LogPaths
 from servegate.reconciler.autoscaling import ScalingBounds, ScalingTimings
 from servegate.replica.batching import DEFAULT_MAX_ROWS, Batching
-from servegate.replica.served import ReplicaOptions
+from servegate.replica.served import FeatureSource, ReplicaOptions
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +119,8 @@ class RayBackend:
         start_timeout_s: float,
         resolve_environment: Callable[[dict[str, str]], dict[str, str]],
         timings: ScalingTimings,
+        feature_tables: Callable[[], bytes],
+        feature_spec: Callable[[str], bytes],
     ) -> None:
         self.cluster = cluster
         self.replica_env = replica_env
@@ -122,6 +130,8 @@ class RayBackend:
         self.start_timeout_s = start_timeout_s
         self.resolve_environment = resolve_environment
         self.timings = timings
+        self.feature_tables = feature_tables  # the definitions, as JSON, for models with lookups
+        self.feature_spec = feature_spec  # a named spec, as JSON, for feature serving
         self._connecting = asyncio.Lock()
         self._connected = False
         self._applications: dict[ReplicaHandle, str] = {}
@@ -149,7 +159,8 @@ class RayBackend:
         )
 
     async def tend(self) -> None:
-        """Notice applications that failed or vanished after they were ready."""
+        """Count the replicas Ray runs behind each ready handle; notice applications that
+        failed or vanished after they were ready."""
         while True:
             await asyncio.sleep(_WATCH_INTERVAL_S)
             serving = [handle for handle in self._applications if handle.ready]
@@ -161,13 +172,19 @@ class RayBackend:
                 logger.warning("could not read Ray Serve's status: %s", error)
                 continue
             for handle in serving:
-                name = self._applications[handle]
+                name = self._applications.get(handle)
+                if name is None:
+                    continue  # stopped while Ray answered
                 application = applications.get(name)
                 if application is None:
                     reason = "its Ray Serve application is gone"
                 elif application.status is ApplicationStatus.DEPLOY_FAILED:
                     reason = f"failed in Ray Serve: {application.message}"
                 else:
+                    handle.replicas = sum(
+                        deployment.replica_states.get(ReplicaState.RUNNING, 0)
+                        for deployment in application.deployments.values()
+                    )
                     continue
                 handle.status = ReplicaStatus.EXITED
                 handle.message = f"The replica {reason}."
@@ -198,7 +215,8 @@ class RayBackend:
         try:
             await self._connect()
             variables = await asyncio.to_thread(self.resolve_environment, spec.environment_vars)
-            application = self._application(spec, variables, build_log)
+            features = await asyncio.to_thread(self._features, spec)
+            application = self._application(spec, variables, features, build_log)
             await asyncio.wait_for(self._run(application, name, handle), self.start_timeout_s)
         except ServegateError as error:  # a referenced secret is gone
             detail = error.message
@@ -224,11 +242,25 @@ class RayBackend:
         while not await handle.client.ping():
             await asyncio.sleep(_PROBE_INTERVAL_S)
 
+    def _features(self, spec: ReplicaSpec) -> FeatureSource:
+        """The feature definitions as they are now, sent along with the replica."""
+        served_spec = None
+        if spec.model_uri.startswith(FEATURE_SPEC_SCHEME):
+            served_spec = self.feature_spec(spec.model_uri.removeprefix(FEATURE_SPEC_SCHEME))
+        return replace(
+            self.options.features, tables_json=self.feature_tables(), spec_json=served_spec
+        )
+
     def _application(
-        self, spec: ReplicaSpec, variables: dict[str, str], build_log: Path
+        self,
+        spec: ReplicaSpec,
+        variables: dict[str, str],
+        features: FeatureSource,
+        build_log: Path,
     ) -> serve.Application:
         options = replace(
             self.options,
+            features=features,
             concurrency=spec.concurrency,
             batching=_batching(spec),
             metrics_labels=(spec.endpoint_name, spec.served_name),

@@ -58,7 +58,11 @@ def replica(
     online_store_prefix: Annotated[str, typer.Option(help="Start of Redis keys.")] = "servegate:",
     feature_tables: Annotated[
         Path | None,
-        typer.Option(help="JSON file of feature table definitions (as the API lists them)."),
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="JSON file of feature table definitions (as the API lists them).",
+        ),
     ] = None,
     metrics_endpoint: Annotated[
         str, typer.Option(help="The endpoint label of this replica's metrics.")
@@ -68,7 +72,11 @@ def replica(
     ] = "",
     feature_spec: Annotated[
         Path | None,
-        typer.Option(help="For MODEL_URI feature-spec:NAME: the spec (FeatureSpec.to_dict JSON)."),
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="For MODEL_URI feature-spec:NAME: the spec (FeatureSpec.to_dict JSON).",
+        ),
     ] = None,
     log_file: Annotated[
         Path | None,
@@ -93,7 +101,12 @@ def replica(
         concurrency=concurrency,
         fast_path=fast_path,
         batching=Batching(max_batch_rows, batch_wait_ms / 1000),
-        features=FeatureSource(online_store, online_store_prefix, feature_tables, feature_spec),
+        features=FeatureSource(
+            online_store,
+            online_store_prefix,
+            feature_tables.read_bytes() if feature_tables else None,
+            feature_spec.read_bytes() if feature_spec else None,
+        ),
         metrics_labels=(metrics_endpoint, metrics_served),
         access_log=access_log,
     )

@@ -32,8 +32,14 @@ def make_backend(
     feature_tables: FeatureTableStore,
     feature_specs: FeatureSpecStore,
 ) -> Backend:
+    def tables() -> bytes:
+        return orjson.dumps([table_json(table) for table in feature_tables.list()])
+
+    def spec(name: str) -> bytes:
+        return orjson.dumps(feature_specs.get(name)["spec"])
+
     if settings.backend == "ray":
-        return _ray_backend(settings, replica_env, log_paths, resolve_environment)
+        return _ray_backend(settings, replica_env, log_paths, resolve_environment, tables, spec)
     return LocalBackend(
         settings.run_dir,
         settings.model_cache_dir,
@@ -51,8 +57,8 @@ def make_backend(
         Zygote(inherited_environment(), settings.logs_dir / "zygote.log")
         if settings.warm_replicas
         else None,
-        lambda: orjson.dumps([table_json(table) for table in feature_tables.list()]),
-        lambda name: orjson.dumps(feature_specs.get(name)["spec"]),
+        tables,
+        spec,
         LogRotator(settings.logs_dir, settings.log_max_bytes, settings.log_backups),
     )
 
@@ -62,6 +68,8 @@ def _ray_backend(
     replica_env: dict[str, str],
     log_paths: LogPaths,
     resolve_environment: Callable[[dict[str, str]], dict[str, str]],
+    feature_tables: Callable[[], bytes],
+    feature_spec: Callable[[str], bytes],
 ) -> Backend:
     from servegate.backends.ray_serve import RayBackend, RayCluster
     from servegate.replica.served import FeatureSource, ReplicaOptions
@@ -88,4 +96,6 @@ def _ray_backend(
         settings.replica_start_timeout_s,
         resolve_environment,
         scaling_timings(settings),
+        feature_tables,
+        feature_spec,
     )

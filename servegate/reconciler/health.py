@@ -45,7 +45,7 @@ def entity_state(
     if status is ReplicaStatus.READY:
         serving = f"Serving {uri}"
         if replica_set.bounds.max_replicas > 1:
-            serving += f" on {len(replica_set.ready)} of {replica_set.scaling.replicas} replicas"
+            serving += f" on {replica_set.ready_replicas} of {replica_set.replicas} replicas"
         if following.moving:
             return Deployment.READY, (
                 f"{serving}; starting version {following.target}, which {reference} points at now."

@@ -234,7 +234,7 @@ class Reconciler:
         for key, spec in plan.replicas.items():
             replica_set = self.sets.get(key)
             if replica_set is None:
-                replica_set = ReplicaSet.new(spec, now, one_handle=self.backend.scales_replicas)
+                replica_set = ReplicaSet.new(spec, now, backend_scales=self.backend.scales_replicas)
                 self.sets[key] = replica_set
             for handle in replica_set.surplus():
                 replica_set.handles.remove(handle)

@@ -25,11 +25,12 @@ class ReplicaSet:
     handles: list[ReplicaHandle] = field(default_factory=list)
     readings: dict[ReplicaHandle, LoadReading] = field(default_factory=dict)
     woken: bool = False  # its replicas start because a request came while it was at zero
+    backend_scales: bool = False  # one handle, behind which the backend runs the replicas
 
     @classmethod
-    def new(cls, spec: ReplicaSpec, now: float, *, one_handle: bool = False) -> ReplicaSet:
-        """``one_handle``: the backend runs the entity's replicas itself, behind one handle."""
-        return cls(spec, spec.bounds, ScalingState(1 if one_handle else spec.bounds.floor, now))
+    def new(cls, spec: ReplicaSpec, now: float, *, backend_scales: bool = False) -> ReplicaSet:
+        initial = 1 if backend_scales else spec.bounds.floor
+        return cls(spec, spec.bounds, ScalingState(initial, now), backend_scales=backend_scales)
 
     @property
     def ready(self) -> list[ReplicaHandle]:
@@ -41,7 +42,20 @@ class ReplicaSet:
         return next(iter(self.ready), self.handles[0] if self.handles else None)
 
     @property
+    def replicas(self) -> int:
+        """The replicas asked for; where the backend scales, the ones it runs."""
+        if self.backend_scales:
+            return sum(handle.replicas for handle in self.handles)
+        return self.scaling.replicas
+
+    @property
+    def ready_replicas(self) -> int:
+        return sum(handle.replicas for handle in self.ready)
+
+    @property
     def asleep(self) -> bool:
+        if self.backend_scales:
+            return bool(self.ready) and self.replicas == 0
         return self.scaling.replicas == 0
 
     def surplus(self) -> list[ReplicaHandle]:
@@ -55,8 +69,8 @@ class ReplicaSet:
     def describe(self) -> dict[str, Any]:
         """Its scaling as the API shows it on the served entity."""
         return {
-            "replicas": self.scaling.replicas,
-            "ready_replicas": len(self.ready),
+            "replicas": self.replicas,
+            "ready_replicas": self.ready_replicas,
             "min_replicas": self.bounds.min_replicas,
             "max_replicas": self.bounds.max_replicas,
             "scaled_to_zero": self.asleep,

@@ -33,12 +33,13 @@ from servegate.replica.model import LoadedModel, load
 
 @dataclass(frozen=True)
 class FeatureSource:
-    """Where a model with a feature spec finds its tables and their values."""
+    """Where a model with a feature spec finds its tables and their values. The JSON comes
+    as bytes, so a host without the gateway's files (a Ray node) gets it all the same."""
 
     online_store: str | None = None
     prefix: str = "servegate:"
-    tables_file: Path | None = None
-    spec_file: Path | None = None  # a feature spec served alone
+    tables_json: bytes | None = None  # the feature tables' definitions, as the API lists them
+    spec_json: bytes | None = None  # a feature spec served alone (FeatureSpec.to_dict)
 
     def joiner(self, model: LoadedModel) -> FeatureJoiner | None:
         """The model's feature stage, or None if it looks nothing up."""
@@ -57,16 +58,16 @@ class FeatureSource:
 
     def served_spec(self) -> FeatureJoiner:
         """The joiner of the feature spec this replica serves without a model."""
-        if self.spec_file is None:
-            raise ValueError("a feature spec replica needs --feature-spec")
-        return self._joiner(orjson.loads(self.spec_file.read_bytes()), {})
+        if self.spec_json is None:
+            raise ValueError("a feature spec replica needs the spec (--feature-spec)")
+        return self._joiner(orjson.loads(self.spec_json), {})
 
     def _joiner(self, spec: dict[str, Any], types: dict[str, Any]) -> FeatureJoiner:
-        if self.online_store is None or self.tables_file is None:
+        if self.online_store is None or self.tables_json is None:
             raise ValueError(
                 "features are looked up: start the replica with --online-store and --feature-tables"
             )
-        tables = {table.name: table for table in tables_from_json(self.tables_file.read_bytes())}
+        tables = {table.name: table for table in tables_from_json(self.tables_json)}
         store = open_online_store(self.online_store, self.prefix)
         return FeatureJoiner(FeatureSpec.from_dict(spec), tables, store, types)
 

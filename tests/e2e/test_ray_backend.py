@@ -13,10 +13,13 @@ import numpy as np
 import pytest
 import requests
 
+from servegate.client import ServegateClient
 from tests import models
+from tests.e2e import special_models
 from tests.e2e.conftest import Registered, load_pyfunc, register_into
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.ray_cluster import LOOPBACK_ENV, LocalRay, leaks
+from tests.e2e.test_feature_lookup import SCHEMA, SPEND
 
 BASE = "/api/2.0/serving-endpoints"
 REQUESTS = 100
@@ -108,6 +111,7 @@ def test_split_endpoint_runs_on_ray_serve(
     ready = ray_gateway.wait_for("ray-split", timeout=300)
     entities = ready["config"]["served_entities"]
     assert [e["state"]["deployment"] for e in entities] == ["DEPLOYMENT_READY"] * 2, entities
+    assert [e["scaling"]["ready_replicas"] for e in entities] == [1, 1], entities
 
     applications = servegate_applications(ray_cluster)
     assert len(applications) == 2, applications
@@ -154,12 +158,73 @@ def test_scaled_to_zero_on_ray_answers_the_next_request(
         (replicas,) = application["replicas"].values()
         return not replicas.get("RUNNING")
 
+    def entity() -> dict:
+        return ray_gateway.api("GET", f"{BASE}/ray-sleepy").json()["config"]["served_entities"][0]
+
     wait_until(asleep, "Ray to scale the deployment to zero", timeout=120)
-    entity_state = ray_gateway.api("GET", f"{BASE}/ray-sleepy").json()["config"]
-    assert entity_state["served_entities"][0]["state"]["deployment"] == "DEPLOYMENT_READY"
+    shown = wait_until(lambda: (e := entity())["scaling"]["scaled_to_zero"] and e, "GET to say so")
+    assert shown["state"]["deployment"] == "DEPLOYMENT_READY", shown  # type: ignore[index]
+    assert "Scaled to zero" in shown["state"]["deployment_state_message"]  # type: ignore[index]
     assert predictions(ray_gateway.api("POST", url, json=body, timeout=180)) == awake
+    wait_until(lambda: entity()["scaling"]["ready_replicas"] == 1, "GET to count the replica")
 
     pids = ray_cluster.pids() | {ray_gateway.process.pid}  # type: ignore[union-attr]
     assert not leaks(pids), leaks(pids)
     assert ray_gateway.api("DELETE", f"{BASE}/ray-sleepy").status_code == 200
+    wait_until(lambda: not servegate_applications(ray_cluster), "the application to go")
+
+
+def test_updates_on_ray_keep_the_old_config_until_the_new_one_runs(
+    ray_cluster: LocalRay, ray_gateway: GatewayProcess, versions: list[Registered]
+) -> None:
+    v1, v2 = versions
+    broken = register_into(ray_gateway, lambda: special_models.register_broken("ray-broken"))
+    ray_gateway.create("ray-updates", [v1.entity("m")])
+    (serving,) = servegate_applications(ray_cluster)
+    body = {"dataframe_split": json.loads(v1.sample.to_json(orient="split", index=False))}
+    url = "/serving-endpoints/ray-updates/invocations"
+    before = predictions(ray_gateway.api("POST", url, json=body))
+
+    bad = {"served_entities": [broken.entity("bad")]}
+    assert ray_gateway.api("PUT", f"{BASE}/ray-updates/config", json=bad).status_code == 200
+    failed = ray_gateway.wait_for("ray-updates", ready=False, timeout=300)
+    assert failed["state"] == {"ready": "READY", "config_update": "UPDATE_FAILED"}
+    state = failed["pending_config"]["served_entities"][0]["state"]
+    assert state["deployment"] == "DEPLOYMENT_FAILED"
+    assert "broken on purpose" in state["deployment_state_message"], state
+    assert predictions(ray_gateway.api("POST", url, json=body)) == before
+    wait_until(
+        lambda: set(servegate_applications(ray_cluster)) == {serving},
+        "the failed application to go",
+    )
+
+    good = {"served_entities": [v2.entity("m")]}
+    assert ray_gateway.api("PUT", f"{BASE}/ray-updates/config", json=good).status_code == 200
+    done = ray_gateway.wait_for("ray-updates", timeout=300)
+    assert done["config"]["served_entities"][0]["entity_version"] == v2.version
+    expected = np.asarray(load_pyfunc(ray_gateway, v2).predict(v2.sample)).tolist()
+    assert predictions(ray_gateway.api("POST", url, json=body)) == expected
+    wait_until(
+        lambda: serving not in servegate_applications(ray_cluster),
+        "the old config's application to go",
+    )
+    assert ray_gateway.api("DELETE", f"{BASE}/ray-updates").status_code == 200
+    wait_until(lambda: not servegate_applications(ray_cluster), "the application to go")
+
+
+def test_a_model_on_ray_looks_features_up(
+    ray_cluster: LocalRay, ray_gateway: GatewayProcess
+) -> None:
+    client = ServegateClient(ray_gateway.url, ray_gateway.token)
+    client.create_feature_table("customer_spend", ["customer_id"], SCHEMA)
+    client.upsert_features("customer_spend", SPEND)
+    client.close()
+    model = register_into(ray_gateway, lambda: special_models.register_feature_echo("ray-echo"))
+    ray_gateway.create("ray-echo", [model.entity("m")])
+    rows = [{"customer_id": 1, "amount": 10.0}, {"customer_id": 404, "amount": 5.0}]
+    answer = ray_gateway.api(
+        "POST", "/serving-endpoints/ray-echo/invocations", json={"dataframe_records": rows}
+    )
+    assert predictions(answer) == ["9|3|1", "null|null|null"]
+    assert ray_gateway.api("DELETE", f"{BASE}/ray-echo").status_code == 200
     wait_until(lambda: not servegate_applications(ray_cluster), "the application to go")
