@@ -27,6 +27,7 @@ import asyncio
 import logging
 import os
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -57,8 +58,13 @@ logger = logging.getLogger(__name__)
 
 _WATCH_INTERVAL_S = 2.0
 _PROBE_INTERVAL_S = 0.1
+_CONNECT_TIMEOUT_S = 60.0
 _STOP_GRACE_S = 30.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class RayUnreachable(Exception):
+    """The gateway could not join the Ray cluster, or start Serve on it."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,17 @@ def autoscaling_config(
     }
 
 
+def _check_listening(address: str) -> None:
+    """Fail fast when nothing listens at a GCS ``HOST:PORT`` (Ray would retry for minutes)."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not port.isdigit():
+        return  # "auto", or ray://: Ray finds or reaches the cluster itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as error:
+        raise RayUnreachable(f"nothing answers at {address}: {error}") from error
+
+
 def _code_path() -> str:
     """PYTHONPATH that makes Ray's workers import this servegate, ahead of any other."""
     root = str(Path(servegate.__file__).resolve().parent.parent)
@@ -132,21 +149,39 @@ class RayBackend:
         self.timings = timings
         self.feature_tables = feature_tables  # the definitions, as JSON, for models with lookups
         self.feature_spec = feature_spec  # a named spec, as JSON, for feature serving
-        self._connecting = asyncio.Lock()
-        self._connected = False
+        self._joining: asyncio.Task[None] | None = None
         self._applications: dict[ReplicaHandle, str] = {}
         self._deploying: dict[ReplicaHandle, asyncio.Task[None]] = {}
 
     async def warm(self) -> None:
-        await self._connect()
+        try:
+            await self._connect()
+        except Exception as error:  # noqa: BLE001 - each replica's start tries again
+            logger.warning("%s", error)
 
     async def _connect(self) -> None:
-        async with self._connecting:
-            if not self._connected:
-                await asyncio.to_thread(self._connect_now)
-                self._connected = True
+        """Join the cluster and start Serve, once: callers share one attempt, a failed one
+        is made again by the next caller, and nobody waits past ``_CONNECT_TIMEOUT_S`` (Ray
+        itself keeps trying an unreachable address for minutes)."""
+        joining = self._joining
+        if joining is None or (joining.done() and (joining.cancelled() or joining.exception())):
+            joining = self._joining = asyncio.create_task(asyncio.to_thread(self._connect_now))
+        try:
+            await asyncio.wait_for(asyncio.shield(joining), _CONNECT_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            raise RayUnreachable(
+                f"the Ray cluster at {self.cluster.address} did not answer within "
+                f"{_CONNECT_TIMEOUT_S:.0f}s"
+            ) from None
+        except RayUnreachable:
+            raise
+        except Exception as error:
+            raise RayUnreachable(
+                f"could not join the Ray cluster at {self.cluster.address}: {error}"
+            ) from error
 
     def _connect_now(self) -> None:
+        _check_listening(self.cluster.address)
         ray.init(
             address=self.cluster.address,
             logging_level=logging.WARNING,
@@ -192,9 +227,8 @@ class RayBackend:
                 await self._forget(handle)
 
     async def close(self) -> None:
-        if self._connected:
+        if ray.is_initialized():
             await asyncio.to_thread(ray.shutdown)
-            self._connected = False
 
     async def start(self, spec: ReplicaSpec, restarts: int = 0) -> ReplicaHandle:
         name = application_name(spec.key, restarts)
@@ -220,6 +254,8 @@ class RayBackend:
             await asyncio.wait_for(self._run(application, name, handle), self.start_timeout_s)
         except ServegateError as error:  # a referenced secret is gone
             detail = error.message
+        except RayUnreachable as error:
+            detail = str(error)
         except asyncio.TimeoutError:
             detail = f"it did not become ready within {self.start_timeout_s:.0f}s"
         except Exception as error:  # noqa: BLE001 - Ray's reasons come as any exception

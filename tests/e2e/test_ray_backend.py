@@ -20,6 +20,7 @@ from tests.e2e.conftest import Registered, load_pyfunc, register_into
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.ray_cluster import LOOPBACK_ENV, LocalRay, leaks
 from tests.e2e.test_feature_lookup import SCHEMA, SPEND
+from tests.ports import free_port
 
 BASE = "/api/2.0/serving-endpoints"
 REQUESTS = 100
@@ -228,3 +229,26 @@ def test_a_model_on_ray_looks_features_up(
     assert predictions(answer) == ["9|3|1", "null|null|null"]
     assert ray_gateway.api("DELETE", f"{BASE}/ray-echo").status_code == 200
     wait_until(lambda: not servegate_applications(ray_cluster), "the application to go")
+
+
+def test_an_unreachable_ray_cluster_fails_the_endpoint_with_the_reason(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    nowhere = f"127.0.0.1:{free_port()}"
+    gateway = GatewayProcess(
+        tmp_path_factory.mktemp("ray-nowhere"),
+        env=LOOPBACK_ENV,
+        args=["--backend", "ray", "--ray-address", nowhere],
+    ).start()
+    try:
+        model = register_into(gateway, lambda: models.register_sklearn("ray-nowhere"))
+        config = {"served_entities": [model.entity("m")]}
+        created = gateway.api("POST", BASE, json={"name": "ray-nowhere", "config": config})
+        assert created.status_code == 200, created.text
+        failed = gateway.wait_for("ray-nowhere", ready=False, timeout=120)
+        assert failed["state"] == {"ready": "NOT_READY", "config_update": "UPDATE_FAILED"}
+        state = failed["pending_config"]["served_entities"][0]["state"]
+        assert state["deployment"] == "DEPLOYMENT_FAILED"
+        assert f"nothing answers at {nowhere}" in state["deployment_state_message"], state
+    finally:
+        gateway.stop()
