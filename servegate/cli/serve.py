@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from enum import Enum
 from pathlib import Path
@@ -106,9 +105,15 @@ def run_gateway(settings: Settings) -> None:
     if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
         typer.echo("error: --ssl-certfile and --ssl-keyfile go together", err=True)
         raise typer.Exit(2)
-    if settings.backend == "ray" and importlib.util.find_spec("ray") is None:
-        typer.echo("error: --backend ray needs Ray Serve: pip install 'servegate[ray]'", err=True)
-        raise typer.Exit(2)
+    if settings.backend == "ray":
+        try:
+            import ray.serve  # noqa: F401
+        except ImportError as error:
+            typer.echo(
+                f"error: --backend ray needs Ray Serve ({error}): pip install 'servegate[ray]'",
+                err=True,
+            )
+            raise typer.Exit(2) from error
     app: Starlette | str
     if settings.workers > 1:
         from servegate.gateway.workers import FACTORY, prepare_workers

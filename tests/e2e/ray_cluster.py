@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -56,6 +57,7 @@ class LocalRay:
     temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sg-ray-")))
     gcs_port: int = field(default_factory=free_port)
     serve_port: int = field(default_factory=free_port)
+    token: str = field(default_factory=lambda: secrets.token_hex(32))
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -63,14 +65,27 @@ class LocalRay:
         return f"127.0.0.1:{self.gcs_port}"
 
     @property
+    def client_env(self) -> dict[str, str]:
+        """What a process joining the cluster needs: loopback, and the cluster's token
+        (set, so a token another cluster left in ~/.ray does not decide)."""
+        return {**LOOPBACK_ENV, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token}
+
+    @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, **LOOPBACK_ENV}
+        return {**os.environ, **self.client_env}
 
     @property
     def log_path(self) -> Path:
         return self.temp_dir / "ray-start.log"
 
     def start(self, timeout: float = 120) -> LocalRay:
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> LocalRay:
         self.process = subprocess.Popen(
             [
                 RAY,
@@ -95,13 +110,11 @@ class LocalRay:
         deadline = time.monotonic() + timeout
         while _STARTED not in self.log_path.read_text(errors="replace"):
             if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
                 raise RuntimeError(f"Ray did not start: {self.log_path.read_text()[-3000:]}")
             time.sleep(0.5)
         # The head node schedules work only once its resources reached the GCS.
         while self._driver(_CPUS_SCRIPT) < _CPUS:
             if time.monotonic() > deadline:
-                self.stop()
                 raise RuntimeError("Ray's head node never offered its CPUs")
             time.sleep(0.5)
         return self

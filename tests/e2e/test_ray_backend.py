@@ -44,7 +44,7 @@ def ray_gateway(
     gateway = GatewayProcess(
         tmp_path_factory.mktemp("ray-home"),
         env={
-            **LOOPBACK_ENV,
+            **ray_cluster.client_env,
             "SERVEGATE_RAY_REPLICA_CPUS": "0.25",  # two endpoints' replicas fit on 2 CPUs
             "SERVEGATE_SCALE_DOWN_DELAY_S": "5",
             "SERVEGATE_SCALE_TO_ZERO_IDLE_S": "5",
