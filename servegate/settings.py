@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     max_request_bytes: int = MAX_REQUEST_BYTES
     max_rows_per_request: int = MAX_ROWS_PER_REQUEST
     max_header_bytes: int = 64 * 1024
+    request_head_timeout_s: float = Field(
+        default=10.0, gt=0, description="A request's line and headers must arrive within this."
+    )
+    request_body_timeout_s: float = Field(
+        default=60.0, gt=0, description="A request's body must arrive within this after its head."
+    )
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     replica_start_timeout_s: float = 600.0

@@ -11,6 +11,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from servegate.cli.app import app
+from servegate.gateway.connection_timeouts import timed_http_protocol
 from servegate.observability.log_format import LogFormat, configure_logging
 from servegate.observability.metrics_dir import prepare_metrics_dir
 from servegate.settings import Settings
@@ -108,7 +109,7 @@ def run_gateway(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=timed_http_protocol(settings.request_head_timeout_s, settings.request_body_timeout_s),
         access_log=False,
         log_config=None,
         log_level="warning",
