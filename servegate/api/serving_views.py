@@ -31,11 +31,19 @@ def _config(endpoint: EndpointRow, version: int | None) -> ConfigRow | None:
 
 
 def ready_state(endpoint: EndpointRow) -> Ready:
-    """READY only when every served entity of the active config is ready."""
+    """READY only when every served entity of the active config is serving: ready, or
+    recovering a replica while others answer."""
     active = _config(endpoint, endpoint.active_version)
-    if active and all(e.deployment_state == Deployment.READY.value for e in active.entities):
+    if active and all(_serving(entity) for entity in active.entities):
         return Ready.READY
     return Ready.NOT_READY
+
+
+def _serving(entity: ServedEntityRow) -> bool:
+    if entity.deployment_state == Deployment.READY.value:
+        return True
+    ready_replicas = (entity.scaling or {}).get("ready_replicas", 0)
+    return entity.deployment_state == Deployment.RECOVERING.value and ready_replicas > 0
 
 
 def _entity(row: ServedEntityRow) -> dict[str, Any]:

@@ -241,7 +241,11 @@ class EndpointStore:
         with self.database.session() as session:
             session.execute(
                 update(ServedEntityRow)
-                .where(ServedEntityRow.deployment_state == Deployment.READY.value)
+                .where(
+                    ServedEntityRow.deployment_state.in_(
+                        [Deployment.READY.value, Deployment.RECOVERING.value]
+                    )
+                )
                 .values(
                     deployment_state=Deployment.CREATING.value,
                     state_message="Starting its replica: the gateway started.",

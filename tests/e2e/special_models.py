@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import time
 
 import cloudpickle
@@ -58,11 +59,14 @@ class EnvironmentEcho(mlflow.pyfunc.PythonModel):
 
 
 class Sleeper(mlflow.pyfunc.PythonModel):
-    """Takes as many seconds as the ``seconds`` param says, then answers the input."""
+    """Takes as many seconds as the ``seconds`` param says, then answers the input; a row
+    with x = -1 kills its replica (a request of death)."""
 
     def predict(
         self, context, model_input: pd.DataFrame, params: dict | None = None
     ) -> list[float]:  # type: ignore[no-untyped-def]
+        if (model_input["x"] == -1).any():
+            os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(float((params or {}).get("seconds", 0.0)))
         return model_input["x"].tolist()
 
