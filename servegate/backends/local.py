@@ -29,6 +29,7 @@ from servegate.backends.clients import ReplicaClient
 from servegate.backends.zygote import ForkedProcess, Zygote, ZygoteUnavailable
 from servegate.errors import ServegateError
 from servegate.observability import metrics
+from servegate.observability.full_disk import append_line
 from servegate.observability.logs import LogPaths, LogRotator
 
 logger = logging.getLogger(__name__)
@@ -113,8 +114,7 @@ class LocalBackend:
         log_path = self.log_paths.log(spec.log_group, spec.served_name)
         build_log = self.log_paths.build_log(spec.log_group, spec.served_name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with build_log.open("a") as handle:
-            handle.write(f"{_timestamp()} {_STARTING} {spec.model_uri}\n")
+        append_line(build_log, f"{_timestamp()} {_STARTING} {spec.model_uri}\n")
         args = [
             "replica",
             spec.model_uri,

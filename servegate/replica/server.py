@@ -25,6 +25,7 @@ from servegate.features.online import open_online_store
 from servegate.features.spec import METADATA_KEY, FeatureSpec
 from servegate.features.tables import tables_from_json
 from servegate.observability import metrics
+from servegate.observability.full_disk import drop_when_full
 from servegate.observability.log_format import LogFormat, configure_logging
 from servegate.observability.logs import reopen_when_rotated
 from servegate.replica.app import build_app
@@ -142,9 +143,10 @@ def run_replica(
     """Load ``model_uri``, then serve it until SIGTERM; returns the process exit code
     (0 after a graceful stop, ``EXIT_LOAD_FAILED`` if the model never loaded, in which case
     nothing ever listened)."""
-    configure_logging(log_format)
     if log_file is not None:
+        drop_when_full(metrics.LOG_BYTES_DROPPED.labels(*metrics_labels).inc)
         reopen_when_rotated(log_file)
+    configure_logging(log_format)
     if parent_pid is not None:
         _die_with_parent(parent_pid)
     build_log = BuildLog(build_log_path)

@@ -78,7 +78,8 @@ def test_zero_failed_requests_through_a_loop_of_updates(gateway: GatewayProcess)
             assert shown == [e["name"] for e in config["served_entities"]]
             time.sleep(0.5)
     print(
-        f"{load.total} requests over {len(loop)} updates: {dict(load.outcomes)}, {dict(load.served)}"
+        f"{load.total} requests over {len(loop)} updates: {dict(load.outcomes)}, "
+        f"served by {dict(load.served)}"
     )
     assert load.failures == [], load.failures[:5]
     assert load.total > 200, "the load kept flowing"
