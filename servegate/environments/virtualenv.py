@@ -145,5 +145,5 @@ def _reason(output: str) -> str:
         if line.startswith("hint:"):
             break
         kept.append(line)
-    reason = " ".join(" ".join(kept).split())
+    reason = " ".join(" ".join(kept).split()).removeprefix("error: ")
     return reason if len(reason) <= _MAX_REASON else reason[: _MAX_REASON - 1] + "…"
