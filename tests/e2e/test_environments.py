@@ -250,3 +250,50 @@ def test_an_unknown_env_manager_is_refused(
     assert refused.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert "served_entities.0.env_manager" in refused.json()["message"]
     assert mlflow.get_tracking_uri() != envs_gateway.url
+
+
+def test_replicas_starting_together_share_one_build(
+    envs_gateway: GatewayProcess,
+) -> None:
+    shared = register_into(
+        envs_gateway,
+        lambda: register_pinned("pins-shared", [f"scikit-learn=={OLD_SKLEARN}", "threadpoolctl"]),
+    )
+    two_replicas = {"min_provisioned_concurrency": 8, "max_provisioned_concurrency": 8}
+    endpoint = create(
+        envs_gateway,
+        "together",
+        [{**in_virtualenv(shared, "shared"), **two_replicas}],
+        [{"served_entity_name": "shared", "traffic_percentage": 100}],
+    )
+    assert endpoint["state"]["ready"] == "READY", endpoint
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while endpoint["config"]["served_entities"][0]["scaling"]["ready_replicas"] < 2:
+        assert time.monotonic() < deadline, endpoint
+        time.sleep(0.5)
+        endpoint = envs_gateway.api("GET", f"{BASE}/together").json()
+    log = build_log(envs_gateway, "together", "shared")  # both replicas write here
+    digest = built_digest(log)
+    assert log.count("environment: creating virtualenv") == 1, log
+    assert log.count(f"environment: reusing cached {digest}") == 1, log
+
+
+def test_the_servers_default_env_manager_applies_to_entities_that_do_not_choose(
+    envs_gateway: GatewayProcess,
+) -> None:
+    """Restarted with SERVEGATE_ENV_MANAGER=virtualenv, the gateway serves the entity that
+    ran in its own Python from the environment already built for the same requirements."""
+    digest = built_digest(build_log(envs_gateway, "side-by-side", "new"))
+    envs_gateway.stop()
+    restarted = GatewayProcess(envs_gateway.home, env={"SERVEGATE_ENV_MANAGER": "virtualenv"})
+    restarted.start()
+    try:
+        restarted.wait_for("side-by-side", timeout=READY_TIMEOUT_S)
+        assert libraries(restarted, "side-by-side", "server") == {
+            "sklearn": sklearn.__version__,
+            "prefix": str(envs_gateway.home / "envs" / digest),
+        }
+        log = build_log(restarted, "side-by-side", "server")
+        assert f"environment: reusing cached {digest}" in log, log
+    finally:
+        restarted.stop()
