@@ -41,9 +41,12 @@ def ensure_virtualenv(
     target = envs_dir / digest
     envs_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(envs_dir / f"{digest}.lock", build_log, digest):
-        if target.is_dir():
+        if python_of(target).exists():
             build_log.write(f"environment: reusing cached {digest}")
             return python_of(target)
+        if target.is_dir():  # its base Python was removed or moved: build it again
+            build_log.write(f"environment: rebuilding {digest}: its Python is gone")
+            shutil.rmtree(target)
         for stale in envs_dir.glob(f"{_STAGING}{digest}-*"):  # left by a build that was killed
             shutil.rmtree(stale, ignore_errors=True)
         build_log.write(f"environment: creating virtualenv with uv for requirements {digest}")

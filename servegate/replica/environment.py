@@ -14,6 +14,7 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 from servegate.environments import EnvManager
 from servegate.environments.requirements import read_requirements
@@ -37,9 +38,9 @@ def virtualenv_python(
         artifacts.cleanup()
 
 
-def relaunch_in(python: Path) -> None:
+def relaunch_in(python: Path) -> NoReturn:
     """Replace this process with its own command run by ``python``, as a local replica (same
-    pid, so the gateway keeps watching it)."""
+    pid, so the gateway keeps watching it); raises ``OSError`` if ``python`` cannot run."""
     sys.stdout.flush()
     sys.stderr.flush()
     command = [str(python), *sys.orig_argv[1:], f"--env-manager={EnvManager.LOCAL.value}"]

@@ -167,17 +167,17 @@ def run_replica(
         )
         return _serve(app, host, port, uds, build_log, lambda: None)
     if env_manager is EnvManager.VIRTUALENV:
+        # Imported here: building needs uv, which a replica inside an environment has not.
         from servegate.replica.environment import relaunch_in, virtualenv_python
 
         if envs_dir is None:
             raise ValueError("a virtualenv replica needs envs_dir")
         try:
-            python = virtualenv_python(model_uri, cache_dir, envs_dir, build_log)
+            relaunch_in(virtualenv_python(model_uri, cache_dir, envs_dir, build_log))
         except Exception as error:
             traceback.print_exc()
             build_log.write(f"environment: failed: {_one_line(error)}")
             return EXIT_LOAD_FAILED
-        relaunch_in(python)
     try:
         model, artifacts = load(model_uri, cache_dir, build_log)
         joiner = features.joiner(model)
