@@ -119,8 +119,8 @@ def _link_servegate(folder: Path) -> None:
 
 
 def _uv(what: str, args: list[str], env: dict[str, str]) -> str:
-    """Run uv; its output also goes to this process's stderr (the replica's log)."""
-    completed = subprocess.run(
+    """Run uv; its output goes to this process's stderr (the replica's log) as it comes."""
+    process = subprocess.Popen(
         [uv.find_uv_bin(), *args],
         env=env,
         stdin=subprocess.DEVNULL,
@@ -129,11 +129,21 @@ def _uv(what: str, args: list[str], env: dict[str, str]) -> str:
         text=True,
         errors="replace",
     )
-    sys.stderr.write(completed.stdout)
-    sys.stderr.flush()
-    if completed.returncode != 0:
-        raise EnvironmentFailed(f"uv could not {what}: {_reason(completed.stdout)}")
-    return completed.stdout
+    output = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+            output.append(line)
+        code = process.wait()
+    except BaseException:  # stopped: take uv down too
+        process.kill()
+        process.wait()
+        raise
+    if code != 0:
+        raise EnvironmentFailed(f"uv could not {what}: {_reason(''.join(output))}")
+    return "".join(output)
 
 
 def _reason(output: str) -> str:
