@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from servegate.environments import EnvManager
 from servegate.observability.log_format import LogFormat
 
 DEFAULT_PORT = 8080
@@ -61,6 +62,11 @@ class Settings(BaseSettings):
     )
     wake_timeout_s: float = Field(
         default=60.0, gt=0, description="How long a request waits for a replica to start from zero."
+    )
+    env_manager: EnvManager = Field(
+        default=EnvManager.LOCAL,
+        description="Served entities without env_manager run in the server's Python (local) "
+        "or a virtualenv of the model's requirements (virtualenv).",
     )
     workers: int = Field(default=1, ge=1, le=64)
     log_format: LogFormat = Field(
@@ -141,6 +147,11 @@ class Settings(BaseSettings):
     @property
     def model_cache_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def envs_dir(self) -> Path:
+        """Virtualenvs of models served with env_manager virtualenv, by requirements digest."""
+        return self.home / "envs"
 
     @property
     def secrets_key_path(self) -> Path:

@@ -69,14 +69,15 @@ def _entity(row: ServedEntityRow) -> dict[str, Any]:
         body["scaling"] = row.scaling
     if row.spec.get("environment_vars"):
         body["environment_vars"] = row.spec["environment_vars"]
-    for bound in (
+    for optional in (
         "min_provisioned_concurrency",
         "max_provisioned_concurrency",
         "max_batch_rows",
         "max_batch_wait_ms",
+        "env_manager",
     ):
-        if row.spec.get(bound) is not None:
-            body[bound] = row.spec[bound]
+        if row.spec.get(optional) is not None:
+            body[optional] = row.spec[optional]
     return body
 
 

@@ -11,7 +11,11 @@ import uvicorn
 from starlette.applications import Starlette
 
 from servegate.cli.app import app
+<<<<<<< HEAD
 from servegate.gateway.connection_timeouts import timed_http_protocol
+=======
+from servegate.environments import EnvManager
+>>>>>>> envs
 from servegate.observability.log_format import LogFormat, configure_logging
 from servegate.observability.metrics_dir import prepare_metrics_dir
 from servegate.settings import Settings
@@ -58,6 +62,13 @@ def serve(
         bool | None,
         typer.Option("--access-log/--no-access-log", help="A log line per request [default: off]."),
     ] = None,
+    env_manager: Annotated[
+        EnvManager | None,
+        typer.Option(
+            help="Where served entities that do not choose run their model: the server's "
+            "Python (local) or a virtualenv of the model's requirements [default: local]."
+        ),
+    ] = None,
 ) -> None:
     """Start the gateway: serving API, data plane, embedded MLflow registry and replicas."""
     settings = make_settings(
@@ -72,6 +83,7 @@ def serve(
         workers=workers,
         log_format=log_format,
         access_log=access_log,
+        env_manager=env_manager,
     )
     run_gateway(settings)
 

@@ -231,6 +231,8 @@ def build_gateway(settings: Settings) -> Gateway:
         lambda: orjson.dumps([table_json(table) for table in feature_tables.list()]),
         lambda name: orjson.dumps(feature_specs.get(name)["spec"]),
         LogRotator(settings.logs_dir, settings.log_max_bytes, settings.log_backups),
+        settings.env_manager,
+        settings.envs_dir,
     )
     model_serving_store = ModelServingStore(database)
     shared_routing = RoutingSnapshotStore(database)

@@ -15,6 +15,7 @@ import orjson
 
 from servegate.backends.base import FEATURE_SPEC_SCHEME, ReplicaKey, ReplicaSpec
 from servegate.endpoint_config import FEATURE_SPEC_VERSION
+from servegate.environments import EnvManager
 from servegate.observability.logs import endpoint_group, model_group
 from servegate.reconciler.autoscaling import ScalingBounds, scaling_bounds
 from servegate.reconciler.following import Following, VersionFollower
@@ -140,6 +141,7 @@ def _entity_spec(
         max_batch_rows=row.spec.get("max_batch_rows"),
         max_batch_wait_ms=row.spec.get("max_batch_wait_ms"),
         endpoint_name=endpoint.name,
+        env_manager=EnvManager(manager) if (manager := row.spec.get("env_manager")) else None,
     )
 
 

@@ -20,6 +20,7 @@ from mlflow.types.schema import ColSpec, DataType
 from starlette.applications import Starlette
 
 from servegate.backends.base import FEATURE_SPEC_SCHEME
+from servegate.environments import EnvManager
 from servegate.features.join import FeatureJoiner, describe_features
 from servegate.features.online import open_online_store
 from servegate.features.spec import METADATA_KEY, FeatureSpec
@@ -139,10 +140,13 @@ def run_replica(
     log_file: Path | None = None,
     log_format: LogFormat = LogFormat.TEXT,
     access_log: bool = False,
+    env_manager: EnvManager = EnvManager.LOCAL,
+    envs_dir: Path | None = None,
 ) -> int:
     """Load ``model_uri``, then serve it until SIGTERM; returns the process exit code
     (0 after a graceful stop, ``EXIT_LOAD_FAILED`` if the model never loaded, in which case
-    nothing ever listened)."""
+    nothing ever listened). With ``env_manager`` virtualenv, the process first becomes the
+    same replica run by the Python of the model's environment (kept in ``envs_dir``)."""
     if log_file is not None:
         drop_when_full(metrics.LOG_BYTES_DROPPED.labels(*metrics_labels).inc)
         reopen_when_rotated(log_file)
@@ -155,8 +159,8 @@ def run_replica(
             served = features.served_spec()
         except Exception as error:
             traceback.print_exc()
-            reason = " ".join(str(getattr(error, "message", error)).split())
-            build_log.write(f"failed to load {model_uri}: {type(error).__name__}: {reason}")
+            reason = f"{type(error).__name__}: {_one_line(error)}"
+            build_log.write(f"failed to load {model_uri}: {reason}")
             return EXIT_LOAD_FAILED
         build_log.write(f"feature serving: {describe_features(served)}")
         served.on_read = metrics.FEATURE_LOOKUP.labels(*metrics_labels).observe
@@ -164,13 +168,24 @@ def run_replica(
             served, max_request_bytes, concurrency, max_rows, metrics_labels, access_log
         )
         return _serve(app, host, port, uds, build_log, lambda: None)
+    if env_manager is EnvManager.VIRTUALENV:
+        # Imported here: building needs uv, which a replica inside an environment has not.
+        from servegate.replica.environment import relaunch_in, virtualenv_python
+
+        if envs_dir is None:
+            raise ValueError("a virtualenv replica needs envs_dir")
+        try:
+            relaunch_in(virtualenv_python(model_uri, cache_dir, envs_dir, build_log))
+        except Exception as error:
+            traceback.print_exc()
+            build_log.write(f"environment: failed: {_one_line(error)}")
+            return EXIT_LOAD_FAILED
     try:
         model, artifacts = load(model_uri, cache_dir, build_log)
         joiner = features.joiner(model)
     except Exception as error:
         traceback.print_exc()
-        reason = " ".join(str(getattr(error, "message", error)).split())  # one line, shown
-        build_log.write(f"failed to load {model_uri}: {type(error).__name__}: {reason}")
+        build_log.write(f"failed to load {model_uri}: {type(error).__name__}: {_one_line(error)}")
         return EXIT_LOAD_FAILED
     if joiner is not None:
         build_log.write(f"feature lookups: {describe_features(joiner)}")
@@ -191,6 +206,11 @@ def run_replica(
         access_log,
     )
     return _serve(app, host, port, uds, build_log, artifacts.cleanup)
+
+
+def _one_line(error: Exception) -> str:
+    """The error's message on one line: the build log's last line is what users are shown."""
+    return " ".join(str(getattr(error, "message", error)).split())
 
 
 def _serve(
