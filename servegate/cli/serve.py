@@ -11,11 +11,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from servegate.cli.app import app
-<<<<<<< HEAD
-from servegate.gateway.connection_timeouts import timed_http_protocol
-=======
 from servegate.environments import EnvManager
->>>>>>> envs
+from servegate.gateway.connection_timeouts import timed_http_protocol
 from servegate.observability.log_format import LogFormat, configure_logging
 from servegate.observability.metrics_dir import prepare_metrics_dir
 from servegate.settings import Settings
