@@ -8,6 +8,7 @@ here), which is most of what the gateway adds to a prediction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,6 +129,8 @@ class ReplicaClient:
             except (OSError, asyncio.TimeoutError):
                 return False
             writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
         return False
 
     async def load(self, timeout_s: float = 2.0) -> dict[str, Any] | None:
