@@ -258,9 +258,15 @@ def _check_alive(server: Running, deadline: float) -> None:
 def memory_mb(server: Running) -> dict[str, float]:
     """RSS and unique (private) memory of the server's whole process tree, in MB, and for
     servegate the unique memory of each replica process (what one more replica costs)."""
+    return tree_memory_mb(server.pids())
+
+
+def tree_memory_mb(pids: list[int]) -> dict[str, float]:
+    """RSS and unique memory of these processes, in MB, and the mean unique memory of the
+    servegate replicas among them."""
     rss = unique = 0
     replicas = []
-    for pid in server.pids():
+    for pid in pids:
         try:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
             title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()

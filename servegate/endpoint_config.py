@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from servegate.environments import EnvManager
 from servegate.errors import InvalidParameterValue
 from servegate.inference_tables import InferenceTable
 
@@ -46,6 +47,7 @@ class ServedEntitySpec:
     max_provisioned_concurrency: int | None = None
     max_batch_rows: int | None = None  # extension: dynamic batching (see docs/api.md)
     max_batch_wait_ms: float | None = None
+    env_manager: EnvManager | None = None  # extension: None is the server's default
     legacy_form: bool = False
 
     def runtime_fields(self) -> dict[str, Any]:
@@ -61,6 +63,7 @@ class ServedEntitySpec:
             "scale_to_zero_enabled": self.scale_to_zero_enabled,
             "max_batch_rows": self.max_batch_rows,
             "max_batch_wait_ms": self.max_batch_wait_ms,
+            "env_manager": EnvManager(self.env_manager).value if self.env_manager else None,
         }
 
 

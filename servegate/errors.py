@@ -88,6 +88,11 @@ class PayloadTooLarge(ServegateError):
     error_code = "BAD_REQUEST"
 
 
+class RequestTimeout(ServegateError):
+    status_code = 408
+    error_code = "BAD_REQUEST"
+
+
 class UnsupportedMediaType(ServegateError):
     status_code = 415
     error_code = "BAD_REQUEST"

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from servegate.environments import EnvManager
 from servegate.observability.log_format import LogFormat
 
 DEFAULT_PORT = 8080
@@ -37,6 +38,12 @@ class Settings(BaseSettings):
     max_request_bytes: int = MAX_REQUEST_BYTES
     max_rows_per_request: int = MAX_ROWS_PER_REQUEST
     max_header_bytes: int = 64 * 1024
+    request_head_timeout_s: float = Field(
+        default=10.0, gt=0, description="A request's line and headers must arrive within this."
+    )
+    request_body_timeout_s: float = Field(
+        default=60.0, gt=0, description="A request's body must arrive within this after its head."
+    )
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     replica_start_timeout_s: float = 600.0
@@ -55,6 +62,11 @@ class Settings(BaseSettings):
     )
     wake_timeout_s: float = Field(
         default=60.0, gt=0, description="How long a request waits for a replica to start from zero."
+    )
+    env_manager: EnvManager = Field(
+        default=EnvManager.LOCAL,
+        description="Served entities without env_manager run in the server's Python (local) "
+        "or a virtualenv of the model's requirements (virtualenv).",
     )
     workers: int = Field(default=1, ge=1, le=64)
     backend: Literal["local", "ray"] = Field(
@@ -150,6 +162,11 @@ class Settings(BaseSettings):
     @property
     def model_cache_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def envs_dir(self) -> Path:
+        """Virtualenvs of models served with env_manager virtualenv, by requirements digest."""
+        return self.home / "envs"
 
     @property
     def secrets_key_path(self) -> Path:

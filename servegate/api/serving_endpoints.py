@@ -38,6 +38,7 @@ from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.responses import OrjsonResponse
 from servegate.inference_tables import InferenceTable, RecordQuery, check_one_table
 from servegate.observability import metrics
+from servegate.observability.full_disk import FULL_NOTE, disk_full
 from servegate.observability.logs import endpoint_group, follow, tail
 from servegate.store.models import SERVING_ENDPOINT, ConfigRow, EndpointRow
 from servegate.store.principals import CREATE_ENDPOINTS
@@ -246,6 +247,9 @@ async def _served_log(request: Request, build: bool) -> Response:
     if _flag(request, "follow"):
         return StreamingResponse(follow(path, LOG_TAIL_BYTES), media_type="text/plain")
     text = (await run_in_threadpool(tail, path, LOG_TAIL_BYTES)).decode(errors="replace")
+    if await run_in_threadpool(disk_full, path):
+        separator = "" if not text or text.endswith("\n") else "\n"
+        text += f"{separator}servegate: {FULL_NOTE}\n"
     return _json({"logs": text})
 
 

@@ -29,6 +29,7 @@ from servegate.endpoint_config import (
     ServedEntitySpec,
     build_endpoint_config,
 )
+from servegate.environments import EnvManager
 from servegate.errors import BadRequest, InvalidParameterValue
 from servegate.gateway.rate_limits import KEYS as RATE_LIMIT_KEYS
 from servegate.inference_tables import InferenceTable, settle
@@ -53,6 +54,7 @@ class _ServedInput(_Input):
     max_provisioned_concurrency: int | None = Field(default=None, ge=1)
     max_batch_rows: int | None = Field(default=None, ge=1, le=100_000)
     max_batch_wait_ms: float | None = Field(default=None, ge=0, le=1_000)
+    env_manager: EnvManager | None = None
 
     @field_validator("workload_size")
     @classmethod
@@ -96,6 +98,7 @@ class _ServedInput(_Input):
             max_provisioned_concurrency=self.max_provisioned_concurrency,
             max_batch_rows=self.max_batch_rows,
             max_batch_wait_ms=self.max_batch_wait_ms,
+            env_manager=self.env_manager,
             legacy_form=legacy_form,
         )
 

@@ -31,11 +31,19 @@ def _config(endpoint: EndpointRow, version: int | None) -> ConfigRow | None:
 
 
 def ready_state(endpoint: EndpointRow) -> Ready:
-    """READY only when every served entity of the active config is ready."""
+    """READY only when every served entity of the active config is serving: ready, or
+    recovering a replica while others answer."""
     active = _config(endpoint, endpoint.active_version)
-    if active and all(e.deployment_state == Deployment.READY.value for e in active.entities):
+    if active and all(_serving(entity) for entity in active.entities):
         return Ready.READY
     return Ready.NOT_READY
+
+
+def _serving(entity: ServedEntityRow) -> bool:
+    if entity.deployment_state == Deployment.READY.value:
+        return True
+    ready_replicas = (entity.scaling or {}).get("ready_replicas", 0)
+    return entity.deployment_state == Deployment.RECOVERING.value and ready_replicas > 0
 
 
 def _entity(row: ServedEntityRow) -> dict[str, Any]:
@@ -61,14 +69,15 @@ def _entity(row: ServedEntityRow) -> dict[str, Any]:
         body["scaling"] = row.scaling
     if row.spec.get("environment_vars"):
         body["environment_vars"] = row.spec["environment_vars"]
-    for bound in (
+    for optional in (
         "min_provisioned_concurrency",
         "max_provisioned_concurrency",
         "max_batch_rows",
         "max_batch_wait_ms",
+        "env_manager",
     ):
-        if row.spec.get(bound) is not None:
-            body[bound] = row.spec[bound]
+        if row.spec.get(optional) is not None:
+            body[optional] = row.spec[optional]
     return body
 
 

@@ -7,6 +7,7 @@ from enum import Enum
 from typing import Protocol
 
 from servegate.backends.clients import ReplicaClient
+from servegate.environments import EnvManager
 
 FEATURE_SPEC_SCHEME = "feature-spec:"  # a replica's model URI when it serves a feature spec
 
@@ -50,6 +51,7 @@ class ReplicaSpec:
     max_batch_wait_ms: float | None = None
     endpoint_name: str = ""  # the endpoint it serves, for its metrics' labels
     bounds: ScalingBounds = ScalingBounds()
+    env_manager: EnvManager | None = None  # None: the backend's default
 
     @property
     def served_name(self) -> str:

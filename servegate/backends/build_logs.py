@@ -7,14 +7,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from servegate.observability.full_disk import append_line
+
 _STARTING = "starting replica for"
 
 
 def begin_build_log(path: Path, model_uri: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with path.open("a") as handle:
-        handle.write(f"{stamp} {_STARTING} {model_uri}\n")
+    append_line(path, f"{stamp} {_STARTING} {model_uri}\n")  # lost if the disk is full
 
 
 def last_line(path: Path) -> str:

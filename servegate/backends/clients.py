@@ -8,14 +8,17 @@ here), which is most of what the gateway adds to a prediction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 _UNIX = "unix:"
 CONNECT_TIMEOUT_S = 5.0
+_GONE_RETRY_S = 0.02
 
 
 class ReplicaUnreachable(Exception):
@@ -105,6 +108,30 @@ class ReplicaClient:
                 return response.status == 200
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return False
+
+    async def gone(self, attempts: int = 3, timeout_s: float = 1.0) -> bool:
+        """Whether nothing listens at the replica's address any more (a dead or stopped
+        replica), as opposed to one that is there but slow or busy. A process being killed
+        may reset its connections a moment before its listening socket closes: a connection
+        that opens is tried again, shortly, a few times."""
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(_GONE_RETRY_S)
+            try:
+                if self.address.startswith(_UNIX):
+                    opening = asyncio.open_unix_connection(self.address.removeprefix(_UNIX))
+                else:
+                    url = URL(self.address)
+                    opening = asyncio.open_connection(url.host, url.port)
+                _, writer = await asyncio.wait_for(opening, timeout_s)
+            except (ConnectionRefusedError, FileNotFoundError):
+                return True
+            except (OSError, asyncio.TimeoutError):
+                return False
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        return False
 
     async def load(self, timeout_s: float = 2.0) -> dict[str, Any] | None:
         """The replica's ``/load`` reading, or None if it did not answer."""

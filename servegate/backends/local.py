@@ -2,7 +2,8 @@
 
 Replicas are forked from a warm zygote (``servegate.backends.zygote``) when one is given,
 else started as ``python -m servegate replica ...``; either way with the same arguments, the
-same environment and the same log files.
+same environment and the same log files. A replica with ``env_manager`` virtualenv always
+starts with its own command: it runs the model's libraries, not the zygote's.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from servegate.backends.base import (
 from servegate.backends.build_logs import begin_build_log, last_line, last_step
 from servegate.backends.clients import ReplicaClient
 from servegate.backends.zygote import ForkedProcess, Zygote, ZygoteUnavailable
+from servegate.environments import EnvManager
 from servegate.errors import ServegateError
 from servegate.observability import metrics
 from servegate.observability.logs import LogPaths, LogRotator
@@ -68,6 +70,8 @@ class LocalBackend:
         feature_tables: Callable[[], bytes] | None = None,
         feature_spec: Callable[[str], bytes] | None = None,
         rotator: LogRotator | None = None,
+        env_manager: EnvManager = EnvManager.LOCAL,
+        envs_dir: Path | None = None,
     ) -> None:
         self.socket_dir = socket_directory(run_dir)
         self.model_cache_dir = model_cache_dir
@@ -80,6 +84,8 @@ class LocalBackend:
         self.feature_tables = feature_tables  # the definitions, as JSON, for models with lookups
         self.feature_spec = feature_spec  # a named spec, as JSON, for feature serving
         self.rotator = rotator
+        self.env_manager = env_manager  # for specs that do not choose
+        self.envs_dir = envs_dir  # None: the replica's default
         self._serial = itertools.count()
         self._launching: dict[ReplicaHandle, asyncio.Task[Process]] = {}
         self._processes: dict[ReplicaHandle, Process] = {}
@@ -121,6 +127,7 @@ class LocalBackend:
             *batching_args(spec),
             f"--metrics-endpoint={spec.endpoint_name}",
             f"--metrics-served={spec.served_name}",
+            *self._environment_args(spec),
         ]
         tables_file = socket.with_suffix(".tables.json")
         address = f"unix:{socket}"
@@ -142,7 +149,10 @@ class LocalBackend:
             replica.message = f"The replica could not start: {error.message}"
             return replica
         env = {**inherited_environment(), **self.replica_env, **variables}
-        launching = asyncio.get_running_loop().create_task(self._launch(args, env, log_path))
+        forkable = (spec.env_manager or self.env_manager) is EnvManager.LOCAL
+        launching = asyncio.get_running_loop().create_task(
+            self._launch(args, env, log_path, forkable)
+        )
         self._launching[replica] = launching
         launching.add_done_callback(
             lambda task: self._launched(task, replica, socket, build_log, log_path)
@@ -173,8 +183,16 @@ class LocalBackend:
     def _write(path: Path, content: Callable[[], bytes]) -> None:
         path.write_bytes(content())
 
-    async def _launch(self, args: list[str], env: dict[str, str], log_path: Path) -> Process:
-        if self.zygote is not None:
+    def _environment_args(self, spec: ReplicaSpec) -> list[str]:
+        args = [f"--env-manager={(spec.env_manager or self.env_manager).value}"]
+        if self.envs_dir is not None:
+            args.append(f"--env-dir={self.envs_dir}")
+        return args
+
+    async def _launch(
+        self, args: list[str], env: dict[str, str], log_path: Path, forkable: bool
+    ) -> Process:
+        if self.zygote is not None and forkable:
             try:
                 return await self.zygote.fork(args, env, log_path)
             except ZygoteUnavailable:

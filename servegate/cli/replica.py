@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 
 from servegate.cli.app import app
+from servegate.environments import EnvManager
 from servegate.observability.log_format import LogFormat
 from servegate.replica.batching import DEFAULT_MAX_ROWS, Batching
-from servegate.settings import MAX_REQUEST_BYTES, MAX_ROWS_PER_REQUEST
+from servegate.settings import MAX_REQUEST_BYTES, MAX_ROWS_PER_REQUEST, Settings
 
 
 @app.command()
@@ -88,6 +89,17 @@ def replica(
         LogFormat.TEXT
     ),
     access_log: Annotated[bool, typer.Option(help="A log line per request.")] = False,
+    env_manager: Annotated[
+        EnvManager,
+        typer.Option(
+            help="local: this Python's libraries; virtualenv: a virtualenv built with uv from "
+            "the model's requirements.txt."
+        ),
+    ] = EnvManager.LOCAL,
+    env_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where virtualenvs are cached (default: $SERVEGATE_HOME/envs)."),
+    ] = None,
 ) -> None:
     """Serve one model like `mlflow models serve`: /invocations, /ping, /health, /version.
 
@@ -121,5 +133,7 @@ def replica(
         parent_pid=parent_pid,
         log_file=log_file,
         log_format=log_format,
+        env_manager=env_manager,
+        envs_dir=env_dir or Settings().envs_dir,
     )
     raise typer.Exit(code)

@@ -12,6 +12,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from servegate.cli.app import app
+from servegate.environments import EnvManager
+from servegate.gateway.connection_timeouts import timed_http_protocol
 from servegate.observability.log_format import LogFormat, configure_logging
 from servegate.observability.metrics_dir import prepare_metrics_dir
 from servegate.settings import Settings
@@ -78,6 +80,13 @@ def serve(
         int | None,
         typer.Option(help="With --backend ray: the port of Ray Serve's proxy [default: 8000]."),
     ] = None,
+    env_manager: Annotated[
+        EnvManager | None,
+        typer.Option(
+            help="Where served entities that do not choose run their model: the server's "
+            "Python (local) or a virtualenv of the model's requirements [default: local]."
+        ),
+    ] = None,
 ) -> None:
     """Start the gateway: serving API, data plane, embedded MLflow registry and replicas."""
     settings = make_settings(
@@ -95,6 +104,7 @@ def serve(
         backend=backend.value if backend else None,
         ray_address=ray_address,
         ray_http_port=ray_http_port,
+        env_manager=env_manager,
     )
     run_gateway(settings)
 
@@ -141,7 +151,7 @@ def run_gateway(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=timed_http_protocol(settings.request_head_timeout_s, settings.request_body_timeout_s),
         access_log=False,
         log_config=None,
         log_level="warning",

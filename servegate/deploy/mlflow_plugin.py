@@ -36,6 +36,7 @@ _ENTITY_KEYS = {
     "max_batch_rows": int,
     "max_batch_wait_ms": float,
     "environment_vars": dict,
+    "env_manager": str,
 }
 _CLIENT_KEYS = {"traffic_percentage": int, "wait": bool, "timeout": float}
 _WAIT_POLL_S = 0.5
@@ -51,7 +52,8 @@ with --endpoint it joins that endpoint.
 Model URIs: models:/NAME/VERSION, models:/NAME/Staging|Production, models:/NAME@ALIAS.
 Deployment config (-C key=value): workload_size (Small|Medium|Large), workload_type,
 scale_to_zero_enabled (true|false), min_provisioned_concurrency, max_provisioned_concurrency,
-max_batch_rows, max_batch_wait_ms, environment_vars (a JSON object), traffic_percentage
+max_batch_rows, max_batch_wait_ms, environment_vars (a JSON object), env_manager
+(local|virtualenv), traffic_percentage
 (with --endpoint: this deployment's share, default 0), wait (default true: return once
 ready), timeout (seconds to wait, default 600).
 Endpoint config (create-endpoint -C): served_entities and traffic_config as JSON, or

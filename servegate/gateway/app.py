@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp
@@ -131,6 +131,12 @@ async def _http_error(request: Request, error: Exception) -> Response:
     failure = ServegateError(f"No route for {request.method} {request.url.path}.")
     failure.status_code, failure.error_code = error.status_code, code
     return error_response(failure)
+
+
+async def _client_gone(request: Request, error: Exception) -> Response:
+    """The client hung up (or was cut off for a body too slow) while its body was read: no one
+    is left to answer, and nothing went wrong here."""
+    return Response(status_code=400)
 
 
 async def refresh_access(access: AccessControl) -> None:
@@ -315,6 +321,7 @@ def build_gateway(settings: Settings) -> Gateway:
         exception_handlers={
             ServegateError: _servegate_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             **ui.exception_handlers,
         },
         lifespan=lifespan,

@@ -60,6 +60,8 @@ def make_backend(
         tables,
         spec,
         LogRotator(settings.logs_dir, settings.log_max_bytes, settings.log_backups),
+        settings.env_manager,
+        settings.envs_dir,
     )
 
 

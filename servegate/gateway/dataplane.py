@@ -1,8 +1,10 @@
 """The data plane front: pick a served model by traffic, forward the bytes to a replica.
 
 The body is not parsed here; the replica decodes and validates it. A request that could not
-reach a replica (its socket gone) is tried on another; one that a replica dropped mid-way
-becomes a 503 with ``Retry-After`` so clients retry. For an endpoint with an inference table,
+reach a replica (its socket gone) is tried on another. One a replica dropped mid-way is tried
+once more on another replica when the first is found dead (it was killed, or the request went
+out on a pooled connection the moment it died); otherwise, or a second time, it becomes a 503
+with ``Retry-After`` so clients retry. For an endpoint with an inference table,
 each request the caller may make (whatever its answer) is handed to the capture queue.
 """
 
@@ -145,7 +147,8 @@ async def _forward(
     timeout: float,
     call: ReplicaCall = INVOCATIONS,
 ) -> ReplicaAnswer:
-    for replica in sorted(replicas, key=lambda r: r.inflight):
+    retried = False
+    for index, replica in enumerate(ordered := sorted(replicas, key=lambda r: r.inflight)):
         replica.inflight += 1
         try:
             return await replica.client.post(call.path, body, headers, timeout, call.method)
@@ -154,10 +157,12 @@ async def _forward(
         except ReplicaTimeout as error:
             raise DeadlineExceeded(f"The model did not answer within {timeout:.0f}s.") from error
         except ReplicaDropped as error:
-            raise TemporarilyUnavailable(
-                "The replica answering this request stopped before it replied; retry.",
-                retry_after=_RETRY_AFTER_S,
-            ) from error
+            if retried or index == len(ordered) - 1 or not await replica.client.gone():
+                raise TemporarilyUnavailable(
+                    "The replica answering this request stopped before it replied; retry.",
+                    retry_after=_RETRY_AFTER_S,
+                ) from error
+            retried = True  # once: a request that kills replicas must not kill them all
         finally:
             replica.inflight -= 1
     raise _NoReplicaReached

@@ -87,6 +87,11 @@ INFERENCE_WRITE_ERRORS = Counter(
     "Failed attempts to write a batch of inference records (each retried a few times).",
     ("endpoint",),
 )
+LOG_BYTES_DROPPED = Counter(
+    "servegate_log_bytes_dropped",
+    "Bytes of a replica's log output lost because the disk holding its log was full.",
+    LABELS,
+)
 FEATURE_LOOKUP = Histogram(
     "servegate_feature_lookup_seconds",
     "Time to read a request's features from the online store.",

@@ -50,6 +50,8 @@ def entity_state(
             return Deployment.READY, (
                 f"{serving}; starting version {following.target}, which {reference} points at now."
             )
+        if replacing := _replacing(replica_set):
+            return Deployment.RECOVERING, f"{serving}; {replacing}."
         return Deployment.READY, f"{serving}."
     if replica_set.woken and status is ReplicaStatus.STARTING:
         return Deployment.READY, f"Waking from zero for a request: loading {uri}."
@@ -67,6 +69,16 @@ def entity_state(
             return Deployment.FAILED, handle.message
         return Deployment.FAILED, f"{handle.message} Retrying."
     return Deployment.RECOVERING, f"Replacing the replica of {uri}."
+
+
+def _replacing(replica_set: ReplicaSet) -> str | None:
+    """What is said of a replica that exited while others serve, until it is back."""
+    for handle in replica_set.handles:
+        if handle.status is ReplicaStatus.EXITED:
+            return "one replica exited and is being restarted"
+        if handle.status is ReplicaStatus.STARTING and handle.restarts:
+            return f"restarting a replica that exited (restart {handle.restarts})"
+    return None
 
 
 def restart_delay(restarts: int, status: ReplicaStatus) -> float:

@@ -15,6 +15,7 @@ import orjson
 
 from servegate.backends.base import FEATURE_SPEC_SCHEME, ReplicaKey, ReplicaSpec
 from servegate.endpoint_config import FEATURE_SPEC_VERSION
+from servegate.environments import EnvManager
 from servegate.observability.logs import endpoint_group, model_group
 from servegate.reconciler.autoscaling import scaling_bounds
 from servegate.reconciler.following import Following, VersionFollower
@@ -139,6 +140,7 @@ def _entity_spec(
         max_batch_wait_ms=row.spec.get("max_batch_wait_ms"),
         endpoint_name=endpoint.name,
         bounds=scaling_bounds(row.spec, slots),
+        env_manager=EnvManager(manager) if (manager := row.spec.get("env_manager")) else None,
     )
 
 

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from servegate.observability.full_disk import append_line
+
 
 class BuildLog:
     def __init__(self, path: Path | None) -> None:
@@ -22,8 +24,7 @@ class BuildLog:
         sys.stderr.write(line)
         sys.stderr.flush()
         if self.path is not None:
-            with self.path.open("a") as handle:
-                handle.write(line)
+            append_line(self.path, line)  # lost if the disk is full: the model still loads
 
     @contextmanager
     def timed(self, done: str) -> Iterator[None]:

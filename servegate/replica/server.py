@@ -8,12 +8,17 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
 
+from servegate.backends.base import FEATURE_SPEC_SCHEME
+from servegate.environments import EnvManager
+from servegate.observability import metrics
+from servegate.observability.full_disk import drop_when_full
 from servegate.observability.log_format import LogFormat, configure_logging
 from servegate.observability.logs import reopen_when_rotated
 from servegate.replica.buildlog import BuildLog
@@ -75,21 +80,42 @@ def run_replica(
     parent_pid: int | None = None,
     log_file: Path | None = None,
     log_format: LogFormat = LogFormat.TEXT,
+    env_manager: EnvManager = EnvManager.LOCAL,
+    envs_dir: Path | None = None,
 ) -> int:
     """Load ``model_uri``, then serve it until SIGTERM; returns the process exit code
     (0 after a graceful stop, ``EXIT_LOAD_FAILED`` if the model never loaded, in which case
-    nothing ever listened)."""
-    configure_logging(log_format)
+    nothing ever listened). With ``env_manager`` virtualenv, the process first becomes the
+    same replica run by the Python of the model's environment (kept in ``envs_dir``)."""
     if log_file is not None:
+        drop_when_full(metrics.LOG_BYTES_DROPPED.labels(*options.metrics_labels).inc)
         reopen_when_rotated(log_file)
+    configure_logging(log_format)
     if parent_pid is not None:
         _die_with_parent(parent_pid)
     build_log = BuildLog(build_log_path)
+    if env_manager is EnvManager.VIRTUALENV and not model_uri.startswith(FEATURE_SPEC_SCHEME):
+        # Imported here: building needs uv, which a replica inside an environment has not.
+        from servegate.replica.environment import relaunch_in, virtualenv_python
+
+        if envs_dir is None:
+            raise ValueError("a virtualenv replica needs envs_dir")
+        try:
+            relaunch_in(virtualenv_python(model_uri, cache_dir, envs_dir, build_log))
+        except Exception as error:
+            traceback.print_exc()
+            build_log.write(f"environment: failed: {_one_line(error)}")
+            return EXIT_LOAD_FAILED
     try:
         served = load_served_app(model_uri, cache_dir, build_log, options)
     except LoadFailed:
         return EXIT_LOAD_FAILED
     return _serve(served.app, host, port, uds, build_log, served.cleanup)
+
+
+def _one_line(error: Exception) -> str:
+    """The error's message on one line: the build log's last line is what users are shown."""
+    return " ".join(str(getattr(error, "message", error)).split())
 
 
 def _serve(

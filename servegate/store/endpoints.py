@@ -83,8 +83,13 @@ class EndpointStore:
             return list(session.scalars(query))
 
     @staticmethod
-    def _get(session: Session, name: str) -> EndpointRow:
+    def _get(session: Session, name: str, *, lock: bool = False) -> EndpointRow:
+        """The endpoint; ``lock``: held until the transaction ends, so writers of one endpoint
+        take turns (on PostgreSQL; SQLite has one writer at a time anyway) and a writer that
+        waited on a delete finds the endpoint gone instead of writing to it."""
         query = select(EndpointRow).where(EndpointRow.name == name).options(*_ENDPOINT_LOAD)
+        if lock:
+            query = query.with_for_update(of=EndpointRow)
         row = session.scalars(query).one_or_none()
         if row is None:
             raise ResourceDoesNotExist(f"Endpoint with name '{name}' does not exist.")
@@ -142,7 +147,7 @@ class EndpointStore:
         """Store ``config`` as the pending config; 409 while another update is in progress."""
         stamp = now_ms()
         with self.database.session() as session:
-            endpoint = self._get(session, name)
+            endpoint = self._get(session, name, lock=True)
             version = endpoint.last_version + 1
             claimed = session.execute(
                 update(EndpointRow)
@@ -177,7 +182,7 @@ class EndpointStore:
 
     def delete(self, name: str) -> EndpointRow:
         with self.database.session() as session:
-            endpoint = self._get(session, name)
+            endpoint = self._get(session, name, lock=True)
             session.delete(endpoint)
             session.execute(
                 delete(PermissionRow).where(
@@ -189,7 +194,7 @@ class EndpointStore:
 
     def patch_tags(self, name: str, add: dict[str, str | None], remove: list[str]) -> list[TagRow]:
         with self.database.session() as session:
-            endpoint = self._get(session, name)
+            endpoint = self._get(session, name, lock=True)
             session.execute(
                 delete(TagRow).where(
                     TagRow.endpoint_id == endpoint.id, TagRow.key.in_(list(remove) + list(add))
@@ -204,7 +209,7 @@ class EndpointStore:
 
     def set_ai_gateway(self, name: str, ai_gateway: dict[str, Any] | None) -> EndpointRow:
         with self.database.session() as session:
-            endpoint = self._get(session, name)
+            endpoint = self._get(session, name, lock=True)
             session.execute(
                 update(EndpointRow)
                 .where(EndpointRow.id == endpoint.id)
@@ -241,7 +246,11 @@ class EndpointStore:
         with self.database.session() as session:
             session.execute(
                 update(ServedEntityRow)
-                .where(ServedEntityRow.deployment_state == Deployment.READY.value)
+                .where(
+                    ServedEntityRow.deployment_state.in_(
+                        [Deployment.READY.value, Deployment.RECOVERING.value]
+                    )
+                )
                 .values(
                     deployment_state=Deployment.CREATING.value,
                     state_message="Starting its replica: the gateway started.",

@@ -28,6 +28,7 @@ _FIELD_OF = {
     "workload_size": "size",
     "scale_to_zero_enabled": "zero",
     "environment_vars": "env",
+    "env_manager": "python",
 }
 
 
@@ -40,6 +41,7 @@ class ServedRow:
     scale_to_zero: bool = False
     traffic: str = "100"
     env: str = ""
+    env_manager: str = ""  # "": the server's default
 
     def served_name(self) -> str:
         """The name the API gives a served entity left unnamed: ``<model>-<version>``."""
@@ -66,6 +68,7 @@ class EndpointForm:
                 scale_to_zero=form.get(f"zero-{i}") == "on",
                 traffic=_text(form, f"traffic-{i}"),
                 env=str(form.get(f"env-{i}", "")),
+                env_manager=_text(form, f"python-{i}"),
             )
             for i in range(count)
         ]
@@ -95,6 +98,7 @@ class EndpointForm:
                 scale_to_zero=bool(entity.get("scale_to_zero_enabled")),
                 traffic=str(shares.get(entity["name"], {}).get("traffic_percentage", 100)),
                 env="\n".join(f"{k}={v}" for k, v in entity.get("environment_vars", {}).items()),
+                env_manager=entity.get("env_manager") or "",
             )
             for entity in config.get("served_entities", [])
         ]
@@ -123,6 +127,8 @@ class EndpointForm:
                 entity["name"] = row.served
             if (env := self._environment(i, row.env)) is not None:
                 entity["environment_vars"] = env
+            if row.env_manager:
+                entity["env_manager"] = row.env_manager
             if not row.model:
                 self.errors[f"model-{i}"] = "Choose a registered model."
             entities.append(entity)

@@ -11,6 +11,17 @@ from dataclasses import dataclass, field
 import requests
 
 
+@dataclass(frozen=True)
+class Sent:
+    """One request of a load: when it left and came back (monotonic), and how it went."""
+
+    at: float
+    answered_at: float
+    outcome: str  # the status code, or "connection-error"
+    served: str
+    detail: str
+
+
 @dataclass
 class SteadyLoad:
     url: str
@@ -22,6 +33,7 @@ class SteadyLoad:
     served: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     first_seen: dict[str, float] = field(default_factory=dict)  # served name → monotonic time
+    timeline: list[Sent] = field(default_factory=list)  # every request, in order of answer
     _stop: threading.Event = field(default_factory=threading.Event)
     _workers: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -43,6 +55,7 @@ class SteadyLoad:
         with requests.Session() as session:
             session.headers.update(self.headers)
             while not self._stop.is_set() and time.monotonic() < deadline:
+                sent_at = time.monotonic()
                 try:
                     response = session.post(self.url, json=self.body, timeout=30)
                     outcome = str(response.status_code)
@@ -51,6 +64,7 @@ class SteadyLoad:
                 except requests.RequestException as error:
                     outcome, served, detail = "connection-error", "", repr(error)
                 with self._lock:
+                    self.timeline.append(Sent(sent_at, time.monotonic(), outcome, served, detail))
                     self.outcomes[outcome] += 1
                     self.served[served] += 1
                     self.first_seen.setdefault(served, time.monotonic())

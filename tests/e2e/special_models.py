@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import time
 
 import cloudpickle
@@ -58,11 +59,14 @@ class EnvironmentEcho(mlflow.pyfunc.PythonModel):
 
 
 class Sleeper(mlflow.pyfunc.PythonModel):
-    """Takes as many seconds as the ``seconds`` param says, then answers the input."""
+    """Takes as many seconds as the ``seconds`` param says, then answers the input; a row
+    with x = -1 kills its replica (a request of death)."""
 
     def predict(
         self, context, model_input: pd.DataFrame, params: dict | None = None
     ) -> list[float]:  # type: ignore[no-untyped-def]
+        if (model_input["x"] == -1).any():
+            os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(float((params or {}).get("seconds", 0.0)))
         return model_input["x"].tolist()
 
@@ -172,3 +176,30 @@ def register_feature_echo(
     return f"models:/{name}/{info.registered_model_version}", pd.DataFrame(
         {"customer_id": [1], "amount": [10.0]}
     )
+
+
+class LibraryVersions(mlflow.pyfunc.PythonModel):
+    """Answers, for each row, the scikit-learn version and the Python prefix it runs in."""
+
+    def predict(self, context, model_input: pd.DataFrame) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+        import sys
+
+        import sklearn
+
+        rows = len(model_input)
+        return pd.DataFrame(
+            {"sklearn": [sklearn.__version__] * rows, "prefix": [sys.prefix] * rows}
+        )
+
+
+def register_pinned(name: str, requirements: list[str]) -> tuple[str, pd.DataFrame]:
+    """``LibraryVersions`` logged with exactly these pip requirements (and this MLflow)."""
+    cloudpickle.register_pickle_by_value(this_module)
+    sample = pd.DataFrame({"x": [1.0]})
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=LibraryVersions(),
+        pip_requirements=[f"mlflow=={mlflow.__version__}", *requirements],
+        registered_model_name=name,
+    )
+    return f"models:/{name}/{info.registered_model_version}", sample

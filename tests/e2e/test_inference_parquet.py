@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from tests import models
+from tests.disks import fill, small_disk
 from tests.e2e.conftest import Registered, register_into
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.inference import (
@@ -152,23 +153,13 @@ def test_an_unwritable_folder_keeps_serving_and_says_so(
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MB file system of its own (tmpfs; needs the right to mount, which CI has)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.fail(f"cannot mount a small file system here: {mounted.stderr.decode().strip()}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
+def disk(tmp_path: Path) -> Iterator[Path]:
+    with small_disk(tmp_path / "disk") as mounted:
+        yield mounted
 
 
-def test_a_full_disk_keeps_serving_and_says_so(tmp_path: Path, small_disk: Path) -> None:
-    env = {"SERVEGATE_INFERENCE_TABLES": "parquet", "SERVEGATE_INFERENCE_DIR": str(small_disk)}
+def test_a_full_disk_keeps_serving_and_says_so(tmp_path: Path, disk: Path) -> None:
+    env = {"SERVEGATE_INFERENCE_TABLES": "parquet", "SERVEGATE_INFERENCE_DIR": str(disk)}
     gateway = GatewayProcess(tmp_path / "home", env=env).start()
     try:
         model = register_into(gateway, lambda: models.register_sklearn("full-disk-logreg"))
@@ -178,11 +169,7 @@ def test_a_full_disk_keeps_serving_and_says_so(tmp_path: Path, small_disk: Path)
         before = send_some(gateway, model, 5, start=0)
         assert len(read_records(gateway, "pq", limit=100)) == len(before)
 
-        filler = small_disk / "filler"
-        with filler.open("wb") as handle, contextlib.suppress(OSError):
-            while True:  # until the disk is full
-                handle.write(b"\0" * 65536)
-                handle.flush()
+        filler = fill(disk)
         during = send_some(gateway, model, 10, start=10)
         assert {s.status for s in during} <= {200, 400}, "serving goes on"
         failing = wait_for_status(gateway, "pq", "FAILING")

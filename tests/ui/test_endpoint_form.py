@@ -98,3 +98,21 @@ def test_serve_this_version_fills_the_first_row_and_a_name() -> None:
     assert form.name == "Churn-model-v2"
     assert (form.rows[0].model, form.rows[0].version) == ("Churn model.v2", "3")
     assert EndpointForm.serving("", "").config() is None  # an empty form, as before
+
+
+def test_the_python_choice_goes_into_the_config_and_back() -> None:
+    one = {"rows": "1", "name": "e", "model-0": "m", "version-0": "2", "served-0": "s"}
+    form = _form(**one, **{"python-0": "virtualenv"})
+    config = form.config()
+    assert config is not None
+    assert config["served_entities"][0]["env_manager"] == "virtualenv"
+    endpoint = {"name": "e", "config": config}
+    assert EndpointForm.from_endpoint(endpoint).rows[0].env_manager == "virtualenv"
+    unchosen = _form(**one)
+    assert "env_manager" not in (unchosen.config() or {})["served_entities"][0]
+    form.place(
+        "INVALID_PARAMETER_VALUE",
+        "Invalid value for config.served_entities.0.env_manager: "
+        "Input should be 'local' or 'virtualenv'.",
+    )
+    assert "python-0" in form.errors
