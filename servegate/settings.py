@@ -69,8 +69,13 @@ class Settings(BaseSettings):
         "or a virtualenv of the model's requirements (virtualenv).",
     )
     workers: int = Field(default=1, ge=1, le=64)
-    backend: Literal["local", "ray"] = Field(
-        default="local", description="Where replicas run: local processes, or Ray Serve."
+    backend: Literal["local", "ray", "kubernetes"] = Field(
+        default="local",
+        description="Where replicas run: local processes, Ray Serve, or Kubernetes pods.",
+    )
+    routes_file: Path | None = Field(
+        default=None,
+        description="The kubernetes backend's routes.json (from servegate deploy k8s).",
     )
     ray_address: str = Field(
         default="auto",

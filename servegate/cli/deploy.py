@@ -147,7 +147,11 @@ def kubernetes(
     """Write Kubernetes manifests for endpoints (read from a gateway, or from --file)."""
     found = load_endpoints(endpoints or [], file, url=url, token=token, home=home)
     options = ManifestOptions(
-        image=image, model_images=model_images, namespace=namespace, registry_uri=registry_uri
+        image=image,
+        model_images=model_images,
+        namespace=namespace,
+        registry_uri=registry_uri,
+        kserve=kserve,
     )
     written: dict[str, list[dict[str, Any]]] = {}
     try:

@@ -22,6 +22,7 @@ from servegate.settings import Settings
 class Backend(str, Enum):
     local = "local"
     ray = "ray"
+    kubernetes = "kubernetes"
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -67,7 +68,10 @@ def serve(
     ] = None,
     backend: Annotated[
         Backend | None,
-        typer.Option(help="Where replicas run: local processes, or Ray Serve [default: local]."),
+        typer.Option(
+            help="Where replicas run: local processes, Ray Serve, or Kubernetes pods behind the "
+            "Services of `servegate deploy k8s` [default: local]."
+        ),
     ] = None,
     ray_address: Annotated[
         str | None,
@@ -79,6 +83,13 @@ def serve(
     ray_http_port: Annotated[
         int | None,
         typer.Option(help="With --backend ray: the port of Ray Serve's proxy [default: 8000]."),
+    ] = None,
+    routes_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --backend kubernetes: the routes.json `servegate deploy k8s` wrote "
+            "(its gateway ConfigMap, mounted)."
+        ),
     ] = None,
     env_manager: Annotated[
         EnvManager | None,
@@ -104,6 +115,7 @@ def serve(
         backend=backend.value if backend else None,
         ray_address=ray_address,
         ray_http_port=ray_http_port,
+        routes_file=routes_file,
         env_manager=env_manager,
     )
     run_gateway(settings)
@@ -114,6 +126,13 @@ def run_gateway(settings: Settings) -> None:
     prepare_metrics_dir(settings.home / "metrics" / str(os.getpid()))
     if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
         typer.echo("error: --ssl-certfile and --ssl-keyfile go together", err=True)
+        raise typer.Exit(2)
+    if settings.backend == "kubernetes" and settings.routes_file is None:
+        typer.echo(
+            "error: --backend kubernetes needs --routes-file: the routes.json of "
+            "`servegate deploy k8s` (in the gateway's ConfigMap)",
+            err=True,
+        )
         raise typer.Exit(2)
     if settings.backend == "ray":
         try:

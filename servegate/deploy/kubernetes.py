@@ -70,6 +70,7 @@ class ManifestOptions:
     namespace: str | None = None
     registry_uri: str | None = None  # default: the gateway's embedded registry
     home_storage: str = "10Gi"
+    kserve: bool = False  # served models as InferenceServices (see servegate.deploy.kserve)
 
 
 def model_uri(entity: ServedEntitySpec) -> str:
@@ -347,28 +348,41 @@ def endpoint_manifests(endpoint: EndpointSpec, options: ManifestOptions) -> list
     ]
 
 
-def service_url(endpoint: str, served: str, suffix: str) -> str:
+def service_url(endpoint: str, served: str, suffix: str, kserve: bool = False) -> str:
+    """Where the gateway reaches a served model in the cluster: its Service, or the
+    predictor Service KServe makes for an InferenceService (port 80)."""
+    if kserve:
+        return f"http://{served_model_name(endpoint, served)}-predictor{suffix}"
     return f"http://{served_model_name(endpoint, served)}{suffix}:{PORT}"
 
 
 def routes(endpoints: list[EndpointSpec], options: ManifestOptions) -> dict[str, Any]:
-    """Each endpoint's traffic split over its served models' Services (in-cluster URLs)."""
+    """Each endpoint's served models: their Services (in-cluster URLs), the model their pods
+    serve and their share of the traffic — what the gateway's Kubernetes backend routes by."""
     suffix = f".{options.namespace}.svc" if options.namespace else ""
     return {
         "endpoints": {
             endpoint.name: {
                 "routes": [
                     {
-                        "served_model_name": route.served_entity_name,
-                        "traffic_percentage": route.traffic_percentage,
-                        "url": service_url(endpoint.name, route.served_entity_name, suffix),
+                        "served_model_name": entity.name,
+                        "traffic_percentage": _traffic(endpoint, entity.name),
+                        "url": service_url(endpoint.name, entity.name, suffix, options.kserve),
+                        "model_uri": model_uri(entity),
                     }
-                    for route in endpoint.config.routes
+                    for entity in endpoint.config.served_entities
                 ]
             }
             for endpoint in endpoints
         }
     }
+
+
+def _traffic(endpoint: EndpointSpec, served: str) -> int:
+    return next(
+        (r.traffic_percentage for r in endpoint.config.routes if r.served_entity_name == served),
+        0,
+    )
 
 
 def required_secrets(endpoints: list[EndpointSpec]) -> dict[str, set[str]]:

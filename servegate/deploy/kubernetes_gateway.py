@@ -5,11 +5,10 @@ SQLite store and the embedded registry). Its admin token and, when given, its st
 come from Secrets by reference (``servegate-admin``/``token``, ``servegate-store``/``url``);
 the manifests never hold their values.
 
-What the gateway does not do yet: route to the replica Services. Its data plane still
-serves endpoints created through its own API with replicas it runs itself, in its pod. The
-``routes.json`` key of its ConfigMap records each endpoint's traffic split over the replica
-Services for the Kubernetes backend that will read it; until then, callers reach a served
-model at its Service (a complete MLflow scoring server).
+The gateway runs the Kubernetes backend (``servegate.backends.kubernetes_services``): it
+routes each served model's share of the traffic to its Service, as the ``routes.json`` key
+of the ConfigMap ``servegate-routes`` says (mounted as a file, which Kubernetes refreshes
+when the ConfigMap changes), and runs no replica itself.
 """
 
 from __future__ import annotations
@@ -34,6 +33,8 @@ from servegate.deploy.kubernetes import (
 from servegate.deploy.sources import EndpointSpec
 
 HOME = "/var/lib/servegate"
+ROUTES = "servegate-routes"  # a ConfigMap of its own: its key is no environment variable
+ROUTES_DIR = "/etc/servegate/routes"
 ADMIN_SECRET = "servegate-admin"  # key "token"
 STORE_SECRET = "servegate-store"  # key "url" (optional: SQLite in the home volume without)
 
@@ -52,6 +53,8 @@ def gateway_manifests(
         "SERVEGATE_PORT": str(PORT),
         "SERVEGATE_HOME": HOME,
         "SERVEGATE_LOG_FORMAT": "json",
+        "SERVEGATE_BACKEND": "kubernetes",
+        "SERVEGATE_ROUTES_FILE": f"{ROUTES_DIR}/routes.json",
     }
     if options.registry_uri:
         settings["SERVEGATE_REGISTRY_URI"] = options.registry_uri
@@ -85,6 +88,7 @@ def gateway_manifests(
         "volumeMounts": [
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "home", "mountPath": HOME},
+            {"name": "routes", "mountPath": ROUTES_DIR, "readOnly": True},
         ],
     }
     return [
@@ -92,7 +96,13 @@ def gateway_manifests(
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": metadata(GATEWAY, options, labels),
-            "data": {**settings, "routes.json": json.dumps(routes(endpoints, options), indent=2)},
+            "data": settings,
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata(ROUTES, options, labels),
+            "data": {"routes.json": json.dumps(routes(endpoints, options), indent=2)},
         },
         {
             "apiVersion": "v1",
@@ -129,6 +139,13 @@ def gateway_manifests(
                             {
                                 "name": "home",
                                 "persistentVolumeClaim": {"claimName": f"{GATEWAY}-home"},
+                            },
+                            {
+                                "name": "routes",
+                                "configMap": {
+                                    "name": ROUTES,
+                                    "items": [{"key": "routes.json", "path": "routes.json"}],
+                                },
                             },
                         ],
                     },

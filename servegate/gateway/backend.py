@@ -1,5 +1,6 @@
-"""Which backend runs the replicas, built from the settings: local processes (the default)
-or Ray Serve (``--backend ray``, with Ray installed: ``pip install 'servegate[ray]'``)."""
+"""Which backend runs the replicas, built from the settings: local processes (the default),
+Ray Serve (``--backend ray``, with Ray installed: ``pip install 'servegate[ray]'``), or the
+pods of ``servegate deploy k8s`` (``--backend kubernetes --routes-file routes.json``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 import orjson
 
 from servegate.backends.base import Backend
+from servegate.backends.kubernetes_services import RoutesFile, ServiceBackend
 from servegate.backends.local import LocalBackend, inherited_environment
 from servegate.backends.zygote import Zygote
 from servegate.features.tables import table_json
@@ -40,6 +42,11 @@ def make_backend(
 
     if settings.backend == "ray":
         return _ray_backend(settings, replica_env, log_paths, resolve_environment, tables, spec)
+    if settings.backend == "kubernetes":
+        if settings.routes_file is None:
+            raise ValueError("--backend kubernetes needs --routes-file (SERVEGATE_ROUTES_FILE)")
+        routes = RoutesFile(settings.routes_file)
+        return ServiceBackend(routes, log_paths, settings.replica_start_timeout_s)
     return LocalBackend(
         settings.run_dir,
         settings.model_cache_dir,

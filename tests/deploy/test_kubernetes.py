@@ -177,18 +177,27 @@ def test_secrets_are_references_never_values(
 
 def test_traffic_split_is_kept(objects: list[dict[str, Any]]) -> None:
     config = named(objects, "ConfigMap", "servegate-gateway")["data"]
-    routes = json.loads(config["routes.json"])["endpoints"]["churn"]["routes"]
+    routes_json = named(objects, "ConfigMap", "servegate-routes")["data"]["routes.json"]
+    routes = json.loads(routes_json)["endpoints"]["churn"]["routes"]
     assert routes == [
         {
             "served_model_name": "v1",
             "traffic_percentage": 70,
             "url": f"http://{served_model_name('churn', 'v1')}:8080",
+            "model_uri": "models:/churn/1",
         },
         {
             "served_model_name": "v2",
             "traffic_percentage": 30,
             "url": f"http://{served_model_name('churn', 'v2')}:8080",
+            "model_uri": "models:/churn/2",
         },
+    ]
+    gateway = container_of(named(objects, "Deployment", "servegate-gateway"))
+    assert config["SERVEGATE_BACKEND"] == "kubernetes"
+    assert config["SERVEGATE_ROUTES_FILE"] == "/etc/servegate/routes/routes.json"
+    assert {"name": "routes", "mountPath": "/etc/servegate/routes", "readOnly": True} in gateway[
+        "volumeMounts"
     ]
     for served, share in (("v1", "70"), ("v2", "30")):
         service = named(objects, "Service", served_model_name("churn", served))
@@ -364,3 +373,12 @@ def test_apply_to_an_unreachable_cluster_says_so(tmp_path: Path) -> None:
     result = deploy_k8s(tmp_path / "out", "tiny", "--apply", env={"KUBECONFIG": str(kubeconfig)})
     assert result.exit_code == 1
     assert re.search(r"Kubernetes API at http://127\.0\.0\.1:\d+ is unreachable", said(result))
+
+
+def test_the_kserve_form_routes_to_the_predictors(tmp_path: Path) -> None:
+    result = deploy_k8s(tmp_path, "--kserve")
+    assert result.exit_code == 0, result.output
+    objects = [m for manifests in manifests_in(tmp_path).values() for m in manifests]
+    routes_json = named(objects, "ConfigMap", "servegate-routes")["data"]["routes.json"]
+    urls = [r["url"] for r in json.loads(routes_json)["endpoints"]["churn"]["routes"]]
+    assert urls == [f"http://{served_model_name('churn', v)}-predictor" for v in ("v1", "v2")]
