@@ -8,7 +8,7 @@ What maps to what:
   ``/<application>`` of Serve's HTTP proxy. Its handle's address is that URL, so the data
   plane forwards to it as to any replica.
 - Ray scales the deployment: the entity's bounds (workload size or provisioned concurrency,
-  scale to zero) become its ``autoscaling_config`` (``autoscaling_config``), so the
+  scale to zero) become its ``autoscaling_config`` (``servegate.backends.ray_mapping``), so the
   reconciler asks for one handle per entity (``scales_replicas``) and keeps the rest: the
   traffic split, the endpoint state machine, and config updates (a new config's entities
   are new applications, deployed beside the old ones, which are deleted once drained).
@@ -17,8 +17,8 @@ What maps to what:
   application later fails or disappears, and the reconciler starts a new one.
 
 The Ray workers run servegate's own code from this installation (``PYTHONPATH``) and reach
-the registry as a replica process would (the same variables), so they must share this
-machine's files: a Ray cluster on this host, or nodes with servegate at the same path.
+the registry as a replica process would (the same variables), so every node needs
+servegate at the same path: a Ray cluster on this host, or nodes installed alike.
 """
 
 from __future__ import annotations
@@ -26,12 +26,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import ray
 from ray import serve
@@ -41,17 +39,21 @@ import servegate
 from servegate.backends.base import (
     FEATURE_SPEC_SCHEME,
     ReplicaHandle,
-    ReplicaKey,
     ReplicaSpec,
     ReplicaStatus,
 )
 from servegate.backends.build_logs import begin_build_log, last_step
 from servegate.backends.clients import ReplicaClient
+from servegate.backends.ray_mapping import (
+    application_name,
+    autoscaling_config,
+    batching_of,
+    deployment_name,
+)
 from servegate.backends.ray_replica import ServedModelDeployment
 from servegate.errors import ServegateError
 from servegate.observability.logs import LogPaths
-from servegate.reconciler.autoscaling import ScalingBounds, ScalingTimings
-from servegate.replica.batching import DEFAULT_MAX_ROWS, Batching
+from servegate.reconciler.autoscaling import ScalingTimings
 from servegate.replica.served import FeatureSource, ReplicaOptions
 
 logger = logging.getLogger(__name__)
@@ -60,7 +62,6 @@ _WATCH_INTERVAL_S = 2.0
 _PROBE_INTERVAL_S = 0.1
 _CONNECT_TIMEOUT_S = 60.0
 _STOP_GRACE_S = 30.0
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 class RayUnreachable(Exception):
@@ -80,29 +81,6 @@ class RayCluster:
     def proxy_url(self) -> str:
         host = "127.0.0.1" if self.http_host in ("0.0.0.0", "") else self.http_host
         return f"http://{host}:{self.http_port}"
-
-
-def application_name(key: ReplicaKey, restarts: int) -> str:
-    """A Serve application name, also its route prefix: unique per entity and start."""
-    name = f"servegate-{key.endpoint_id}-{key.served_name}-{key.spec_hash[:8]}-{restarts}"
-    return _UNSAFE.sub("-", name)
-
-
-def autoscaling_config(
-    bounds: ScalingBounds, slots: int, timings: ScalingTimings
-) -> dict[str, Any]:
-    """The entity's bounds and servegate's scaling timings as Ray Serve autoscaling: aim at
-    ``slots`` requests in flight per replica (what one replica answers at once), start with
-    the fewest awake replicas, and go to zero after ``idle_s`` only with scale to zero."""
-    return {
-        "min_replicas": 0 if bounds.scale_to_zero else bounds.floor,
-        "initial_replicas": bounds.floor,
-        "max_replicas": bounds.max_replicas,
-        "target_ongoing_requests": slots,
-        "upscale_delay_s": timings.up_delay_s,
-        "downscale_delay_s": timings.down_delay_s,
-        "downscale_to_zero_delay_s": timings.idle_s,
-    }
 
 
 def _check_listening(address: str) -> None:
@@ -298,12 +276,12 @@ class RayBackend:
             self.options,
             features=features,
             concurrency=spec.concurrency,
-            batching=_batching(spec),
+            batching=batching_of(spec),
             metrics_labels=(spec.endpoint_name, spec.served_name),
         )
         env = {**self.replica_env, **variables, "PYTHONPATH": _code_path()}
         deployment = ServedModelDeployment.options(
-            name=_UNSAFE.sub("-", spec.served_name),
+            name=deployment_name(spec),
             autoscaling_config=autoscaling_config(spec.bounds, spec.concurrency, self.timings),
             # Twice what it predicts at once: the next batch waits in the replica, the rest
             # in Ray's proxy, and Ray's autoscaler sees both.
@@ -333,11 +311,6 @@ class RayBackend:
             await asyncio.to_thread(serve.delete, name)
         except Exception:  # noqa: BLE001 - it stays listed in Ray; the log says which
             logger.exception("could not delete the Ray Serve application %s", name)
-
-
-def _batching(spec: ReplicaSpec) -> Batching:
-    """The entity's batching settings, the replica's defaults where it has none."""
-    return Batching(spec.max_batch_rows or DEFAULT_MAX_ROWS, (spec.max_batch_wait_ms or 0) / 1000)
 
 
 def _failure_reason(build_log: Path, error: Exception) -> str:
