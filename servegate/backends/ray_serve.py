@@ -27,6 +27,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -94,6 +95,32 @@ def _check_listening(address: str) -> None:
         raise RayUnreachable(f"nothing answers at {address}: {error}") from error
 
 
+def _in_daemon_thread(work: Callable[[], None]) -> asyncio.Future[None]:
+    """Run ``work`` in a thread of its own that does not hold the gateway's exit: Ray may
+    keep retrying an address that answers but is no Ray cluster for minutes."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:  # noqa: BLE001 - handed to the awaiting caller
+            loop.call_soon_threadsafe(settle, error)
+        else:
+            loop.call_soon_threadsafe(settle, None)
+
+    threading.Thread(target=run, name="ray-join", daemon=True).start()
+    return done
+
+
 def _code_path() -> str:
     """PYTHONPATH that makes Ray's workers import this servegate, ahead of any other."""
     root = str(Path(servegate.__file__).resolve().parent.parent)
@@ -127,7 +154,7 @@ class RayBackend:
         self.timings = timings
         self.feature_tables = feature_tables  # the definitions, as JSON, for models with lookups
         self.feature_spec = feature_spec  # a named spec, as JSON, for feature serving
-        self._joining: asyncio.Task[None] | None = None
+        self._joining: asyncio.Future[None] | None = None
         self._applications: dict[ReplicaHandle, str] = {}
         self._deploying: dict[ReplicaHandle, asyncio.Task[None]] = {}
 
@@ -143,7 +170,7 @@ class RayBackend:
         itself keeps trying an unreachable address for minutes)."""
         joining = self._joining
         if joining is None or (joining.done() and (joining.cancelled() or joining.exception())):
-            joining = self._joining = asyncio.create_task(asyncio.to_thread(self._connect_now))
+            joining = self._joining = _in_daemon_thread(self._connect_now)
         try:
             await asyncio.wait_for(asyncio.shield(joining), _CONNECT_TIMEOUT_S)
         except asyncio.TimeoutError:
