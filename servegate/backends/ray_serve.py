@@ -8,7 +8,7 @@ What maps to what:
   ``/<application>`` of Serve's HTTP proxy. Its handle's address is that URL, so the data
   plane forwards to it as to any replica.
 - Ray scales the deployment: the entity's bounds (workload size or provisioned concurrency,
-  scale to zero) become its ``autoscaling_config`` (``autoscaling_config``), so the
+  scale to zero) become its ``autoscaling_config`` (``servegate.backends.ray_mapping``), so the
   reconciler asks for one handle per entity (``scales_replicas``) and keeps the rest: the
   traffic split, the endpoint state machine, and config updates (a new config's entities
   are new applications, deployed beside the old ones, which are deleted once drained).
@@ -17,8 +17,8 @@ What maps to what:
   application later fails or disappears, and the reconciler starts a new one.
 
 The Ray workers run servegate's own code from this installation (``PYTHONPATH``) and reach
-the registry as a replica process would (the same variables), so they must share this
-machine's files: a Ray cluster on this host, or nodes with servegate at the same path.
+the registry as a replica process would (the same variables), so every node needs
+servegate at the same path: a Ray cluster on this host, or nodes installed alike.
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import ray
 from ray import serve
@@ -41,17 +40,21 @@ import servegate
 from servegate.backends.base import (
     FEATURE_SPEC_SCHEME,
     ReplicaHandle,
-    ReplicaKey,
     ReplicaSpec,
     ReplicaStatus,
 )
 from servegate.backends.build_logs import begin_build_log, last_step
 from servegate.backends.clients import ReplicaClient
+from servegate.backends.ray_mapping import (
+    application_name,
+    autoscaling_config,
+    batching_of,
+    deployment_name,
+)
 from servegate.backends.ray_replica import ServedModelDeployment
 from servegate.errors import ServegateError
 from servegate.observability.logs import LogPaths
-from servegate.reconciler.autoscaling import ScalingBounds, ScalingTimings
-from servegate.replica.batching import DEFAULT_MAX_ROWS, Batching
+from servegate.reconciler.autoscaling import ScalingTimings
 from servegate.replica.served import FeatureSource, ReplicaOptions
 
 logger = logging.getLogger(__name__)
@@ -60,7 +63,6 @@ _WATCH_INTERVAL_S = 2.0
 _PROBE_INTERVAL_S = 0.1
 _CONNECT_TIMEOUT_S = 60.0
 _STOP_GRACE_S = 30.0
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 class RayUnreachable(Exception):
@@ -82,29 +84,6 @@ class RayCluster:
         return f"http://{host}:{self.http_port}"
 
 
-def application_name(key: ReplicaKey, restarts: int) -> str:
-    """A Serve application name, also its route prefix: unique per entity and start."""
-    name = f"servegate-{key.endpoint_id}-{key.served_name}-{key.spec_hash[:8]}-{restarts}"
-    return _UNSAFE.sub("-", name)
-
-
-def autoscaling_config(
-    bounds: ScalingBounds, slots: int, timings: ScalingTimings
-) -> dict[str, Any]:
-    """The entity's bounds and servegate's scaling timings as Ray Serve autoscaling: aim at
-    ``slots`` requests in flight per replica (what one replica answers at once), start with
-    the fewest awake replicas, and go to zero after ``idle_s`` only with scale to zero."""
-    return {
-        "min_replicas": 0 if bounds.scale_to_zero else bounds.floor,
-        "initial_replicas": bounds.floor,
-        "max_replicas": bounds.max_replicas,
-        "target_ongoing_requests": slots,
-        "upscale_delay_s": timings.up_delay_s,
-        "downscale_delay_s": timings.down_delay_s,
-        "downscale_to_zero_delay_s": timings.idle_s,
-    }
-
-
 def _check_listening(address: str) -> None:
     """Fail fast when nothing listens at a GCS ``HOST:PORT`` (Ray would retry for minutes)."""
     host, _, port = address.rpartition(":")
@@ -114,6 +93,32 @@ def _check_listening(address: str) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
     except OSError as error:
         raise RayUnreachable(f"nothing answers at {address}: {error}") from error
+
+
+def _in_daemon_thread(work: Callable[[], None]) -> asyncio.Future[None]:
+    """Run ``work`` in a thread of its own that does not hold the gateway's exit: Ray may
+    keep retrying an address that answers but is no Ray cluster for minutes."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:  # noqa: BLE001 - handed to the awaiting caller
+            loop.call_soon_threadsafe(settle, error)
+        else:
+            loop.call_soon_threadsafe(settle, None)
+
+    threading.Thread(target=run, name="ray-join", daemon=True).start()
+    return done
 
 
 def _code_path() -> str:
@@ -149,7 +154,7 @@ class RayBackend:
         self.timings = timings
         self.feature_tables = feature_tables  # the definitions, as JSON, for models with lookups
         self.feature_spec = feature_spec  # a named spec, as JSON, for feature serving
-        self._joining: asyncio.Task[None] | None = None
+        self._joining: asyncio.Future[None] | None = None
         self._applications: dict[ReplicaHandle, str] = {}
         self._deploying: dict[ReplicaHandle, asyncio.Task[None]] = {}
 
@@ -165,7 +170,7 @@ class RayBackend:
         itself keeps trying an unreachable address for minutes)."""
         joining = self._joining
         if joining is None or (joining.done() and (joining.cancelled() or joining.exception())):
-            joining = self._joining = asyncio.create_task(asyncio.to_thread(self._connect_now))
+            joining = self._joining = _in_daemon_thread(self._connect_now)
         try:
             await asyncio.wait_for(asyncio.shield(joining), _CONNECT_TIMEOUT_S)
         except asyncio.TimeoutError:
@@ -298,12 +303,12 @@ class RayBackend:
             self.options,
             features=features,
             concurrency=spec.concurrency,
-            batching=_batching(spec),
+            batching=batching_of(spec),
             metrics_labels=(spec.endpoint_name, spec.served_name),
         )
         env = {**self.replica_env, **variables, "PYTHONPATH": _code_path()}
         deployment = ServedModelDeployment.options(
-            name=_UNSAFE.sub("-", spec.served_name),
+            name=deployment_name(spec),
             autoscaling_config=autoscaling_config(spec.bounds, spec.concurrency, self.timings),
             # Twice what it predicts at once: the next batch waits in the replica, the rest
             # in Ray's proxy, and Ray's autoscaler sees both.
@@ -333,11 +338,6 @@ class RayBackend:
             await asyncio.to_thread(serve.delete, name)
         except Exception:  # noqa: BLE001 - it stays listed in Ray; the log says which
             logger.exception("could not delete the Ray Serve application %s", name)
-
-
-def _batching(spec: ReplicaSpec) -> Batching:
-    """The entity's batching settings, the replica's defaults where it has none."""
-    return Batching(spec.max_batch_rows or DEFAULT_MAX_ROWS, (spec.max_batch_wait_ms or 0) / 1000)
 
 
 def _failure_reason(build_log: Path, error: Exception) -> str:

@@ -135,6 +135,9 @@ def run_gateway(settings: Settings) -> None:
         )
         raise typer.Exit(2)
     if settings.backend == "ray":
+        # The gateway stops on its own signals (a graceful shutdown that deletes its Serve
+        # applications); the crash handler Ray installs in a driver would abort it instead.
+        os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
         try:
             import ray.serve  # noqa: F401
         except ImportError as error:

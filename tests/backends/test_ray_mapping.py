@@ -1,13 +1,16 @@
-"""How the Ray backend names applications and maps an entity's bounds to Ray Serve's
-autoscaling, as pure functions."""
+"""How the Ray backend names applications and maps an entity's bounds and batching to Ray
+Serve, as pure functions."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ray.serve.config import AutoscalingConfig
 
-from servegate.backends.base import ReplicaKey
-from servegate.backends.ray_serve import application_name, autoscaling_config
+from servegate.backends.base import ReplicaKey, ReplicaSpec
+from servegate.backends.ray_mapping import application_name, autoscaling_config, batching_of
 from servegate.reconciler.autoscaling import ScalingTimings, scaling_bounds
+from servegate.replica.batching import Batching
 
 TIMINGS = ScalingTimings(up_delay_s=2.0, down_delay_s=60.0, idle_s=1800.0)
 
@@ -44,3 +47,11 @@ def test_application_names_are_route_safe_and_differ_per_start() -> None:
     first, second = application_name(key, 0), application_name(key, 1)
     assert first == "servegate-model-churn-x-3-register-0"
     assert first != second
+
+
+def test_batching_takes_the_entity_settings_or_the_replica_defaults() -> None:
+    key = ReplicaKey("e", "m", "h")
+    plain = ReplicaSpec(key=key, log_group="g", model_uri="models:/m/1", concurrency=4)
+    assert batching_of(plain) == Batching()
+    tuned = replace(plain, max_batch_rows=32, max_batch_wait_ms=5.0)
+    assert batching_of(tuned) == Batching(32, 0.005)

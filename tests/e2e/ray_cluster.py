@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -134,7 +135,8 @@ class LocalRay:
         return found
 
     def stop(self, timeout: float = 60) -> None:
-        """``ray start --block`` stops the cluster on SIGTERM; what outlives it is killed."""
+        """``ray start --block`` stops the cluster on SIGTERM; what outlives it is killed, and
+        its files (logs included) go."""
         if self.process is None:
             return
         if self.process.poll() is None:
@@ -149,6 +151,7 @@ class LocalRay:
             time.sleep(0.5)
         for pid in self.pids():
             os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def applications(self) -> dict[str, dict]:
         """Ray Serve's applications: name → status and replica states per deployment."""
