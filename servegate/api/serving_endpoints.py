@@ -47,6 +47,7 @@ BASE = "/api/2.0/serving-endpoints"
 LOG_TAIL_BYTES = 256 * 1024
 MAX_EVENTS = 10_000
 MAX_RECORDS = 10_000
+MAX_TIME_MS = 253_402_300_799_999  # the end of year 9999
 
 
 def _context(request: Request) -> GatewayContext:
@@ -312,7 +313,7 @@ def _record_query(params: Mapping[str, str]) -> RecordQuery:
     times = {}
     for bound in ("since_ms", "until_ms"):
         value = params.get(bound)
-        if value is not None and not value.isdigit():
+        if value is not None and (not value.isdigit() or int(value) > MAX_TIME_MS):
             raise InvalidParameterValue(f"{bound} must be a time in milliseconds since 1970.")
         times[bound] = int(value) if value is not None else None
     order = params.get("order", "newest")

@@ -35,6 +35,9 @@ from servegate.gateway.rate_limits import KEYS as RATE_LIMIT_KEYS
 from servegate.inference_tables import InferenceTable, settle
 from servegate.registry.snapshot import canonical_reference
 
+# Provisioned concurrency above this is a typo, not a plan: 1,024 replicas of 4 slots.
+MAX_CONCURRENCY = 4096
+
 
 class _Input(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -50,8 +53,8 @@ class _ServedInput(_Input):
     workload_type: str = "CPU"
     scale_to_zero_enabled: bool = False
     environment_vars: dict[str, str] | None = None
-    min_provisioned_concurrency: int | None = Field(default=None, ge=0)
-    max_provisioned_concurrency: int | None = Field(default=None, ge=1)
+    min_provisioned_concurrency: int | None = Field(default=None, ge=0, le=MAX_CONCURRENCY)
+    max_provisioned_concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
     max_batch_rows: int | None = Field(default=None, ge=1, le=100_000)
     max_batch_wait_ms: float | None = Field(default=None, ge=0, le=1_000)
     env_manager: EnvManager | None = None

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from servegate.api.openapi import accepts
 from servegate.api.serving_schemas import parse_body
+from servegate.auth.tokens import MAX_LIFETIME_S
 from servegate.errors import InvalidParameterValue
 from servegate.gateway.context import GatewayContext, caller_of
 from servegate.gateway.responses import OrjsonResponse
@@ -27,7 +28,7 @@ from servegate.store.principals import Kind
 
 class CreateToken(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    lifetime_seconds: int | None = Field(default=None, gt=0)
+    lifetime_seconds: int | None = Field(default=None, gt=0, le=MAX_LIFETIME_S)
     comment: str | None = None
 
 

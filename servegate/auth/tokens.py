@@ -21,6 +21,8 @@ from servegate.store.models import TokenRow
 
 TOKEN_PREFIX = "sgt_"
 
+MAX_LIFETIME_S = 100 * 365 * 24 * 3600  # a token that outlives this never expires: omit it
+
 
 def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -54,8 +56,10 @@ class TokenStore:
         self, principal_id: str, lifetime_seconds: int | None, comment: str | None
     ) -> tuple[str, TokenRow]:
         """A new token for ``principal_id``: the secret (shown once) and its stored record."""
-        if lifetime_seconds is not None and lifetime_seconds <= 0:
-            raise InvalidParameterValue("lifetime_seconds must be positive (or omitted).")
+        if lifetime_seconds is not None and not 0 < lifetime_seconds <= MAX_LIFETIME_S:
+            raise InvalidParameterValue(
+                f"lifetime_seconds must be from 1 to {MAX_LIFETIME_S} (100 years), or omitted."
+            )
         token = new_token()
         created = now_ms()
         row = TokenRow(

@@ -59,3 +59,14 @@ def test_no_request_makes_a_server_error(gateway: GatewayProcess, mode: Generati
     )
     assert gateway.process is not None and gateway.process.poll() is None, "still running"
     assert requests.get(f"{gateway.url}/health", timeout=10).status_code == 200
+
+
+def test_numbers_too_large_to_store_are_client_errors(gateway: GatewayProcess) -> None:
+    """What this fuzzing found once (a 500: the number did not fit the store's integer), and
+    its kin: each a 400 naming the field."""
+    token = gateway.api("POST", "/api/2.0/token/create", json={"lifetime_seconds": 10**16})
+    assert token.status_code == 400 and "lifetime_seconds" in token.json()["message"]
+    entity = {"entity_name": "m", "entity_version": "1", "max_provisioned_concurrency": 10**12}
+    body = {"name": "huge", "config": {"served_entities": [entity]}}
+    created = gateway.api("POST", "/api/2.0/serving-endpoints", json=body)
+    assert created.status_code == 400 and "max_provisioned_concurrency" in created.text
