@@ -16,6 +16,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from tests.e2e.gateway_process import GatewayProcess
+from tests.reliability.fuzzing import DERANDOMIZE
 
 EXAMPLES_PER_OPERATION = 12
 
@@ -42,6 +43,7 @@ def test_no_request_makes_a_server_error(gateway: GatewayProcess, mode: Generati
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,
+            derandomize=DERANDOMIZE,
         )
         def call(case: schemathesis.Case) -> None:
             headers = {  # always signed in: it is the API behind auth that is fuzzed here

@@ -24,6 +24,7 @@ from tests import models
 from tests.e2e.conftest import Registered, register_into
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.processes import replica_pids
+from tests.reliability.fuzzing import DERANDOMIZE
 
 EXAMPLES = 300
 FORMATS = ["dataframe_split", "dataframe_records", "instances", "inputs"]
@@ -146,6 +147,7 @@ def test_no_request_body_makes_a_server_error_or_kills_a_process(
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,
+            derandomize=DERANDOMIZE,
         )
         def send(body: tuple[bytes, str]) -> None:
             content, content_type = body
