@@ -14,8 +14,13 @@ _STARTING = "starting replica for"
 
 def begin_build_log(path: Path, model_uri: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    write_step(path, f"{_STARTING} {model_uri}")
+
+
+def write_step(path: Path, step: str) -> None:
+    """A timestamped line of the gateway's own (lost if the disk is full)."""
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    append_line(path, f"{stamp} {_STARTING} {model_uri}\n")  # lost if the disk is full
+    append_line(path, f"{stamp} {step}\n")
 
 
 def last_line(path: Path) -> str:

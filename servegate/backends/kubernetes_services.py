@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from servegate.backends.base import ReplicaHandle, ReplicaSpec, ReplicaStatus
-from servegate.backends.build_logs import begin_build_log
+from servegate.backends.build_logs import begin_build_log, write_step
 from servegate.backends.clients import ReplicaClient
-from servegate.observability.full_disk import append_line
 from servegate.observability.logs import LogPaths
 from servegate.registry.snapshot import is_version_number
 
@@ -91,10 +90,13 @@ def serves_same_model(route: ServiceRoute, spec_uri: str) -> bool:
     if route.model_uri is None or route.model_uri == spec_uri:
         return True
     reference = route.model_uri.removeprefix("models:/")
-    name, _, version = reference.rpartition("/")
-    if not name or "@" in reference or not is_version_number(version):
-        return spec_uri.startswith(f"models:/{reference.partition('@')[0].rpartition('/')[0]}")
-    return False
+    if "@" in reference:  # models:/NAME@ALIAS
+        name = reference.partition("@")[0]
+    else:  # models:/NAME/VERSION or models:/NAME/STAGE
+        name, _, version = reference.rpartition("/")
+        if is_version_number(version):
+            return False
+    return spec_uri.startswith(f"models:/{name}/")
 
 
 class ServiceBackend:
@@ -151,9 +153,9 @@ class ServiceBackend:
         if problem is not None:
             handle.status = ReplicaStatus.FAILED
             handle.message = problem
-            _note(build_log, problem)
+            write_step(build_log, problem)
             return handle
-        _note(build_log, f"routing to Service {address}")
+        write_step(build_log, f"routing to Service {address}")
         watching = asyncio.get_running_loop().create_task(self._until_ready(handle, build_log))
         self._watching[handle] = watching
         return handle
@@ -176,7 +178,7 @@ class ServiceBackend:
         while handle.status is ReplicaStatus.STARTING:
             if await handle.client.ping():
                 handle.status = ReplicaStatus.READY
-                _note(build_log, f"Service {handle.address} answers: ready")
+                write_step(build_log, f"Service {handle.address} answers: ready")
                 return
             if time.monotonic() > deadline:
                 handle.status = ReplicaStatus.FAILED
@@ -184,7 +186,7 @@ class ServiceBackend:
                     f"The Service {handle.address} did not answer /ping within "
                     f"{self.start_timeout_s:.0f}s: are its pods ready?"
                 )
-                _note(build_log, handle.message)
+                write_step(build_log, handle.message)
                 self._watching.pop(handle, None)
                 return
             await asyncio.sleep(_PROBE_INTERVAL_S)
@@ -197,8 +199,3 @@ class ServiceBackend:
         if handle.status in (ReplicaStatus.STARTING, ReplicaStatus.READY):
             handle.status = ReplicaStatus.STOPPED
         await handle.client.close()
-
-
-def _note(build_log: Path, message: str) -> None:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    append_line(build_log, f"{stamp} {message}\n")
