@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +15,14 @@ from servegate.observability.log_format import LogFormat
 DEFAULT_PORT = 8080
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 MAX_ROWS_PER_REQUEST = 100_000
+
+
+class BackendKind(str, Enum):
+    """Where replicas run (``servegate.gateway.backend`` builds each)."""
+
+    LOCAL = "local"
+    RAY = "ray"
+    KUBERNETES = "kubernetes"
 
 
 class Settings(BaseSettings):
@@ -69,8 +78,8 @@ class Settings(BaseSettings):
         "or a virtualenv of the model's requirements (virtualenv).",
     )
     workers: int = Field(default=1, ge=1, le=64)
-    backend: Literal["local", "ray", "kubernetes"] = Field(
-        default="local",
+    backend: BackendKind = Field(
+        default=BackendKind.LOCAL,
         description="Where replicas run: local processes, Ray Serve, or Kubernetes pods.",
     )
     routes_file: Path | None = Field(

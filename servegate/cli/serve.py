@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,13 +15,7 @@ from servegate.environments import EnvManager
 from servegate.gateway.connection_timeouts import timed_http_protocol
 from servegate.observability.log_format import LogFormat, configure_logging
 from servegate.observability.metrics_dir import prepare_metrics_dir
-from servegate.settings import Settings
-
-
-class Backend(str, Enum):
-    local = "local"
-    ray = "ray"
-    kubernetes = "kubernetes"
+from servegate.settings import BackendKind, Settings
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -67,7 +60,7 @@ def serve(
         typer.Option("--access-log/--no-access-log", help="A log line per request [default: off]."),
     ] = None,
     backend: Annotated[
-        Backend | None,
+        BackendKind | None,
         typer.Option(
             help="Where replicas run: local processes, Ray Serve, or Kubernetes pods behind the "
             "Services of `servegate deploy k8s` [default: local]."
@@ -112,7 +105,7 @@ def serve(
         workers=workers,
         log_format=log_format,
         access_log=access_log,
-        backend=backend.value if backend else None,
+        backend=backend,
         ray_address=ray_address,
         ray_http_port=ray_http_port,
         routes_file=routes_file,
@@ -127,14 +120,14 @@ def run_gateway(settings: Settings) -> None:
     if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
         typer.echo("error: --ssl-certfile and --ssl-keyfile go together", err=True)
         raise typer.Exit(2)
-    if settings.backend == "kubernetes" and settings.routes_file is None:
+    if settings.backend is BackendKind.KUBERNETES and settings.routes_file is None:
         typer.echo(
             "error: --backend kubernetes needs --routes-file: the routes.json of "
             "`servegate deploy k8s` (in the gateway's ConfigMap)",
             err=True,
         )
         raise typer.Exit(2)
-    if settings.backend == "ray":
+    if settings.backend is BackendKind.RAY:
         # The gateway stops on its own signals (a graceful shutdown that deletes its Serve
         # applications); the crash handler Ray installs in a driver would abort it instead.
         os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")

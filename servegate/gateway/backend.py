@@ -15,7 +15,7 @@ from servegate.backends.zygote import Zygote
 from servegate.features.tables import table_json
 from servegate.observability.logs import LogPaths, LogRotator
 from servegate.reconciler.autoscaling import ScalingTimings
-from servegate.settings import Settings
+from servegate.settings import BackendKind, Settings
 from servegate.store.feature_specs import FeatureSpecStore
 from servegate.store.feature_tables import FeatureTableStore
 
@@ -40,9 +40,9 @@ def make_backend(
     def spec(name: str) -> bytes:
         return orjson.dumps(feature_specs.get(name)["spec"])
 
-    if settings.backend == "ray":
+    if settings.backend is BackendKind.RAY:
         return _ray_backend(settings, replica_env, log_paths, resolve_environment, tables, spec)
-    if settings.backend == "kubernetes":
+    if settings.backend is BackendKind.KUBERNETES:
         if settings.routes_file is None:
             raise ValueError("--backend kubernetes needs --routes-file (SERVEGATE_ROUTES_FILE)")
         routes = RoutesFile(settings.routes_file)
