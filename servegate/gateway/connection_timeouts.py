@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -51,7 +52,7 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._disarm()
 
-    def _arm(self, seconds: float, expired: Any) -> None:
+    def _arm(self, seconds: float, expired: Callable[[], None]) -> None:
         self._disarm()
         self._deadline = self.loop.call_later(seconds, expired)
 
