@@ -44,7 +44,9 @@ from servegate.observability.inference_capture import Exchange
 from servegate.store.models import SERVING_ENDPOINT
 
 SERVED_MODEL_HEADER = "served-model-name"
-_FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "inference-header-content-length")
+_FORWARDED_REQUEST_HEADERS = frozenset(
+    {b"content-type", b"accept", b"inference-header-content-length"}
+)
 _RETRY_AFTER_S = 1
 _WAKE_POLL_S = 0.05
 _WAKE_REPEAT_S = 1.0  # ask again, in case leadership moved while the request waited
@@ -179,11 +181,10 @@ async def _request_parts(request: Request, context: GatewayContext) -> tuple[byt
     body = b""
     if request.method != "GET":
         body = await read_limited_body(request, context.settings.max_request_bytes)
-    headers = {
-        name: value
-        for name in _FORWARDED_REQUEST_HEADERS
-        if (value := request.headers.get(name)) is not None
-    }
+    headers: dict[str, str] = {}
+    for name, value in request.scope["headers"]:  # lower-case bytes, as the server parsed them
+        if name in _FORWARDED_REQUEST_HEADERS:
+            headers.setdefault(name.decode(), value.decode("latin-1"))
     headers[request_ids.HEADER] = request_ids.current.get() or ""
     return body, headers
 
