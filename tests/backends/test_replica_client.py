@@ -4,8 +4,10 @@ keep-alive reuse, each way a replica can fail a request, and answers in every fr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -71,27 +73,45 @@ APP = Starlette(
 )
 
 
-async def _served(config: uvicorn.Config) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    server = uvicorn.Server(config)
+@contextlib.asynccontextmanager
+async def _uvicorn(**where: Any) -> AsyncIterator[uvicorn.Server]:
+    """The test app served by uvicorn (as replicas are) at ``where`` (uds=, or host= port=)."""
+    server = uvicorn.Server(uvicorn.Config(APP, log_level="warning", lifespan="off", **where))
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    return server, task
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        yield server
+    finally:
+        server.should_exit = True
+        await task
 
 
-async def _stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
-    server.should_exit = True
-    await task
+@contextlib.asynccontextmanager
+async def _client(address: str) -> AsyncIterator[ReplicaClient]:
+    client = ReplicaClient(address)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@contextlib.asynccontextmanager
+async def _raw(handler: Handler, path: Path) -> AsyncIterator[ReplicaClient]:
+    """A client of a hand-made server at ``path`` that answers as ``handler`` writes."""
+    server = await asyncio.start_unix_server(handler, str(path))
+    try:
+        async with _client(f"unix:{path}") as client:
+            yield client
+    finally:
+        server.close()
 
 
 def test_requests_share_one_kept_alive_connection_over_a_unix_socket(tmp_path: Path) -> None:
-    socket_path = tmp_path / "replica.sock"
+    sock = tmp_path / "replica.sock"
 
     async def scenario() -> None:
-        config = uvicorn.Config(APP, uds=str(socket_path), log_level="warning", lifespan="off")
-        server, task = await _served(config)
-        client = ReplicaClient(f"unix:{socket_path}")
-        try:
+        async with _uvicorn(uds=str(sock)) as server, _client(f"unix:{sock}") as client:
             answers = []
             for index in range(20):
                 body = f'{{"n": {index}}}'.encode()
@@ -103,21 +123,15 @@ def test_requests_share_one_kept_alive_connection_over_a_unix_socket(tmp_path: P
             assert answers[3].headers == {"retry-after": "7"}  # only the headers passed on
             assert len(server.server_state.connections) == 1
             assert server.server_state.total_requests == 20
-        finally:
-            await client.close()
-            await _stop(server, task)
 
     asyncio.run(scenario())
 
 
 def test_concurrent_requests_each_get_their_own_answer(tmp_path: Path) -> None:
-    socket_path = tmp_path / "replica.sock"
+    sock = tmp_path / "replica.sock"
 
     async def scenario() -> None:
-        config = uvicorn.Config(APP, uds=str(socket_path), log_level="warning", lifespan="off")
-        server, task = await _served(config)
-        client = ReplicaClient(f"unix:{socket_path}")
-        try:
+        async with _uvicorn(uds=str(sock)) as server, _client(f"unix:{sock}") as client:
             bodies = [f"body {i}".encode() * (i + 1) * 1000 for i in range(16)]
             answers = await asyncio.gather(
                 *(client.post("/invocations", body, {}, 5) for body in bodies)
@@ -126,60 +140,46 @@ def test_concurrent_requests_each_get_their_own_answer(tmp_path: Path) -> None:
             again = await client.post("/invocations", b"again", {}, 5)
             assert again.body == b"again"
             assert len(server.server_state.connections) <= 16  # the pool was reused
-        finally:
-            await client.close()
-            await _stop(server, task)
 
     asyncio.run(scenario())
 
 
 def test_chunked_answers_path_prefixes_ping_and_load_over_tcp() -> None:
-    unused_port = free_port()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
 
     async def scenario() -> None:
-        config = uvicorn.Config(
-            APP, host="127.0.0.1", port=unused_port, log_level="warning", lifespan="off"
-        )
-        server, task = await _served(config)
-        client = ReplicaClient(f"http://127.0.0.1:{unused_port}")
-        prefixed = ReplicaClient(f"http://127.0.0.1:{unused_port}/prefix/")
-        try:
+        async with (
+            _uvicorn(host="127.0.0.1", port=port),
+            _client(base) as client,
+            _client(f"{base}/prefix/") as prefixed,
+        ):
             chunked = await client.post("/chunks", b"{}", {}, 5)
             assert chunked.body == b'{"predictions": [1, 2, 3]}'
             seen = await prefixed.post("/invocations", b"x", {"content-type": "text/csv"}, 5)
             assert seen.status == 201 and seen.body == b"x"
             assert await client.ping()
             assert await client.load() == {"inflight": 2, "slots": 4}
-        finally:
-            await client.close()
-            await prefixed.close()
-            await _stop(server, task)
 
     asyncio.run(scenario())
 
 
 def test_nothing_listening_is_unreachable_and_gone(tmp_path: Path) -> None:
-    unused_port = free_port()
+    port = free_port()
 
     async def scenario() -> None:
-        for address in (f"unix:{tmp_path / 'none.sock'}", f"http://127.0.0.1:{unused_port}"):
-            client = ReplicaClient(address)
-            with pytest.raises(ReplicaUnreachable):
-                await client.post("/invocations", b"{}", {}, 5)
-            assert not await client.ping()
-            assert await client.load() is None
-            assert await client.gone()
+        for address in (f"unix:{tmp_path / 'none.sock'}", f"http://127.0.0.1:{port}"):
+            async with _client(address) as client:
+                with pytest.raises(ReplicaUnreachable):
+                    await client.post("/invocations", b"{}", {}, 5)
+                assert not await client.ping()
+                assert await client.load() is None
+                assert await client.gone()
 
     asyncio.run(scenario())
 
 
-async def _raw_server(handler: Handler, path: Path) -> asyncio.AbstractServer:
-    return await asyncio.start_unix_server(handler, str(path))
-
-
 def test_a_replica_that_hangs_up_mid_request_dropped_it(tmp_path: Path) -> None:
-    socket_path = tmp_path / "dying.sock"
-
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
@@ -187,22 +187,15 @@ def test_a_replica_that_hangs_up_mid_request_dropped_it(tmp_path: Path) -> None:
         writer.close()
 
     async def scenario() -> None:
-        server = await _raw_server(hang_up, socket_path)
-        client = ReplicaClient(f"unix:{socket_path}")
-        try:
+        async with _raw(hang_up, tmp_path / "dying.sock") as client:
             with pytest.raises(ReplicaDropped):
                 await client.post("/invocations", b"{}", {}, 5)
             assert not await client.gone()  # something still listens: not a dead replica
-        finally:
-            server.close()
-            await client.close()
 
     asyncio.run(scenario())
 
 
 def test_an_answer_that_is_not_http_is_dropped(tmp_path: Path) -> None:
-    socket_path = tmp_path / "garbage.sock"
-
     async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.write(b"SSH-2.0-OpenSSH\r\n\r\n")
@@ -211,26 +204,18 @@ def test_an_answer_that_is_not_http_is_dropped(tmp_path: Path) -> None:
         writer.close()
 
     async def scenario() -> None:
-        server = await _raw_server(garbage, socket_path)
-        client = ReplicaClient(f"unix:{socket_path}")
-        try:
+        async with _raw(garbage, tmp_path / "garbage.sock") as client:
             with pytest.raises(ReplicaDropped, match="not HTTP"):
                 await client.post("/invocations", b"{}", {}, 5)
-        finally:
-            server.close()
-            await client.close()
 
     asyncio.run(scenario())
 
 
 def test_a_slow_answer_times_out_and_its_connection_is_not_reused(tmp_path: Path) -> None:
-    socket_path = tmp_path / "replica.sock"
+    sock = tmp_path / "replica.sock"
 
     async def scenario() -> None:
-        config = uvicorn.Config(APP, uds=str(socket_path), log_level="warning", lifespan="off")
-        server, task = await _served(config)
-        client = ReplicaClient(f"unix:{socket_path}")
-        try:
+        async with _uvicorn(uds=str(sock)), _client(f"unix:{sock}") as client:
             with pytest.raises(ReplicaTimeout):
                 await client.post("/slow?s=3", b"", {}, 0.3)
             # The late answer must never be taken for the next request's.
@@ -239,9 +224,6 @@ def test_a_slow_answer_times_out_and_its_connection_is_not_reused(tmp_path: Path
             await asyncio.sleep(3.2)
             answer = await client.post("/invocations", b"after", {}, 5)
             assert answer.body == b"after"
-        finally:
-            await client.close()
-            await _stop(server, task)
 
     asyncio.run(scenario())
 
@@ -249,7 +231,6 @@ def test_a_slow_answer_times_out_and_its_connection_is_not_reused(tmp_path: Path
 def test_connection_close_answers_and_idle_connections_are_not_reused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    socket_path = tmp_path / "closing.sock"
     connections = 0
 
     async def one_answer_each(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -269,9 +250,7 @@ def test_connection_close_answers_and_idle_connections_are_not_reused(
         writer.close()
 
     async def scenario() -> None:
-        server = await _raw_server(one_answer_each, socket_path)
-        client = ReplicaClient(f"unix:{socket_path}")
-        try:
+        async with _raw(one_answer_each, tmp_path / "closing.sock") as client:
             for _ in range(3):
                 assert (await client.post("/invocations", b"", {}, 5)).body == b"ok"
             assert connections == 2  # the first said close; the second carried two
@@ -279,8 +258,5 @@ def test_connection_close_answers_and_idle_connections_are_not_reused(
             await asyncio.sleep(0.2)
             assert (await client.post("/invocations", b"", {}, 5)).body == b"ok"
             assert connections == 3  # idle too long: not reused
-        finally:
-            server.close()
-            await client.close()
 
     asyncio.run(scenario())
