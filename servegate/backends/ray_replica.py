@@ -12,7 +12,7 @@ from typing import Any
 import ray
 from ray import serve
 from ray.serve._private import replica as serve_replica
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from servegate.replica.buildlog import BuildLog
 from servegate.replica.served import ReplicaOptions, load_served_app
@@ -66,7 +66,7 @@ class ServedModelDeployment:
         cache = Path(cache_dir) if cache_dir and Path(cache_dir).is_dir() else None
         self._served = load_served_app(model_uri, cache, BuildLog(log_path), options)
 
-    def __serve_build_asgi_app__(self) -> Starlette:
+    def __serve_build_asgi_app__(self) -> ASGIApp:
         return self._served.app
 
     def __del__(self) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from servegate.cli.app import app
 from servegate.environments import EnvManager
@@ -139,7 +139,7 @@ def run_gateway(settings: Settings) -> None:
                 err=True,
             )
             raise typer.Exit(2) from error
-    app: Starlette | str
+    app: ASGIApp | str
     if settings.workers > 1:
         from servegate.gateway.workers import FACTORY, prepare_workers
 

@@ -36,6 +36,7 @@ from servegate.features.online import open_online_store
 from servegate.gateway import dataplane, model_dataplane, oip
 from servegate.gateway.backend import make_backend, scaling_timings
 from servegate.gateway.context import GatewayContext, caller_of
+from servegate.gateway.hot_path import HotPath
 from servegate.gateway.limits import HeaderLimitMiddleware
 from servegate.gateway.rate_limits import LocalRateLimiter, SharedRateLimiter
 from servegate.gateway.responses import OrjsonResponse
@@ -87,7 +88,7 @@ _API_PREFIXES = (
 
 @dataclass
 class Gateway:
-    app: Starlette
+    app: ASGIApp  # the full app behind the short way in for predictions
     context: GatewayContext
     admin_token: str
     admin_token_created: bool
@@ -327,4 +328,5 @@ def build_gateway(settings: Settings) -> Gateway:
         lifespan=lifespan,
     )
     app.state.context = context
-    return Gateway(app, context, admin_token, created)
+    hot_path = HotPath(app, settings.max_header_bytes, access, audit)
+    return Gateway(hot_path, context, admin_token, created)

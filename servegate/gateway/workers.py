@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from servegate.auth.admin import ensure_admin_token
 from servegate.auth.tokens import TokenStore, new_token
@@ -40,7 +40,7 @@ def prepare_workers(settings: Settings) -> tuple[str, bool]:
     return admin_token, created
 
 
-def create_worker_app() -> Starlette:
+def create_worker_app() -> ASGIApp:
     from servegate.gateway.app import build_gateway
 
     settings = Settings.model_validate_json(os.environ[SETTINGS_VARIABLE])

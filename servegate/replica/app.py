@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from servegate.body import read_limited_body
 from servegate.errors import (
@@ -90,7 +91,7 @@ def build_app(
     features: FeatureJoiner | None = None,
     metrics_labels: tuple[str, str] = ("", ""),
     access_log: bool = False,
-) -> Starlette:
+) -> ASGIApp:
     """The scoring app for a loaded model; predict runs in worker threads, ``concurrency``
     at a time (the rest queue), so the event loop keeps answering health checks. Requests
     the fast path takes are batched (``servegate.replica.batching``)."""
@@ -152,7 +153,7 @@ def replica_app(
     metrics_labels: tuple[str, str],
     access_log: bool = False,
     more_routes: list[BaseRoute] | None = None,
-) -> Starlette:
+) -> ASGIApp:
     """A replica's app around its ``/invocations``: MLflow's health and version routes, the
     load the autoscaler reads, and every error in the API's shape."""
 
@@ -185,7 +186,7 @@ def replica_app(
             if access_log:
                 log_access(request, status, elapsed, metrics_labels[1])
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/ping", ping, methods=["GET"]),
             Route("/health", ping, methods=["GET"]),
@@ -200,6 +201,39 @@ def replica_app(
             Exception: internal_error,
         },
     )
+    return ShortInvocations(app, timed)
+
+
+class ShortInvocations:
+    """``/invocations``, which every prediction takes, skips Starlette's router and its error
+    and exception middleware (each wraps every message sent); its errors are answered by the
+    same handlers. Every other request goes to ``app``."""
+
+    def __init__(self, app: Starlette, invocations: Endpoint) -> None:
+        self.app = app
+        self.invocations = invocations
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = scope["type"] == "http" and scope["method"] == "POST"
+        if not hot or _route_path(scope) != "/invocations":
+            await self.app(scope, receive, send)
+            return
+        scope["app"] = self.app
+        request = Request(scope, receive)
+        try:
+            response = await self.invocations(request)
+        except ServegateError as error:
+            response = error_response(error)
+        except Exception as error:  # noqa: BLE001 - a bug: answered and logged as any other route's
+            response = await internal_error(request, error)
+        await response(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path under the app's mount point (Ray Serve's route prefix, as ``root_path``)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 async def servegate_error(request: Request, error: Exception) -> Response:

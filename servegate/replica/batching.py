@@ -9,7 +9,8 @@ costs nothing. ``max_wait_s`` (default 0) optionally holds a batch open to gathe
 If a merged call fails, each request of it is predicted alone, so one bad request fails
 only itself.
 
-A model whose calls take well under a millisecond (a moving average, at most
+A model whose calls take well under a millisecond of CPU (a moving average of the calling
+thread's CPU time, which a busy machine does not inflate as it does wall time; at most
 ``INLINE_MAX_ROWS`` rows) is called on the event loop: handing a 0.3 ms predict to a worker
 thread costs more in the hop and the GIL handover than the predict itself. Slower models, and
 every model until its first call is timed, run in a worker thread.
@@ -68,7 +69,7 @@ class Batcher:
         self.max_wait_s = max_wait_s
         self._queue: deque[_Waiting] = deque()
         self._draining: asyncio.Task[None] | None = None
-        self._call_s = _UNKNOWN  # moving average of a predict call's duration
+        self._call_s = _UNKNOWN  # moving average of a predict call's CPU time
 
     async def submit(self, rows: np.ndarray) -> Any:
         """The model's predictions for ``rows``, predicted alongside whatever else is waiting."""
@@ -130,19 +131,15 @@ class Batcher:
         (a thread hop and the GIL handover would cost more); in a worker thread otherwise,
         so a slow model never stalls the loop."""
         if self._call_s < INLINE_BELOW_S and len(rows) <= INLINE_MAX_ROWS:
-            started = time.perf_counter()
-            try:
-                return self.predict(rows)
-            finally:
-                self._observe(time.perf_counter() - started)
+            return self._timed(rows)
         return await anyio.to_thread.run_sync(self._timed, rows)
 
     def _timed(self, rows: np.ndarray) -> Any:
-        started = time.perf_counter()
+        started = time.thread_time()
         try:
             return self.predict(rows)
         finally:
-            self._observe(time.perf_counter() - started)
+            self._observe(time.thread_time() - started)
 
     def _observe(self, seconds: float) -> None:
         self._call_s = seconds if self._call_s == _UNKNOWN else 0.8 * self._call_s + 0.2 * seconds

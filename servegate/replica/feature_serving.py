@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import anyio
 import pandas as pd
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from servegate.body import read_limited_body
 from servegate.errors import InvalidParameterValue
@@ -41,7 +41,7 @@ def build_feature_serving_app(
     max_rows: int,
     metrics_labels: tuple[str, str] = ("", ""),
     access_log: bool = False,
-) -> Starlette:
+) -> ASGIApp:
     limiter = anyio.CapacityLimiter(concurrency)
     meter = LoadMeter()
 

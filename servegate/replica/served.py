@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 from mlflow.types.schema import ColSpec, DataType
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from servegate.backends.base import FEATURE_SPEC_SCHEME
 from servegate.features.join import FeatureJoiner, describe_features
@@ -88,7 +88,7 @@ class ReplicaOptions:
 
 @dataclass(frozen=True)
 class ServedApp:
-    app: Starlette
+    app: ASGIApp
     cleanup: Callable[[], None]  # removes downloaded artifacts once the app stops
 
 

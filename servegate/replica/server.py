@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from servegate.backends.base import FEATURE_SPEC_SCHEME
 from servegate.environments import EnvManager
@@ -119,7 +119,7 @@ def _one_line(error: Exception) -> str:
 
 
 def _serve(
-    app: Starlette,
+    app: ASGIApp,
     host: str,
     port: int,
     uds: Path | None,
