@@ -17,6 +17,12 @@ def test_changes_and_refusals_are_audited(gateway: GatewayProcess) -> None:
         headers={"Authorization": "Bearer sgt_wrong"},
         timeout=30,
     )
+    requests.post(
+        f"{gateway.url}/serving-endpoints/audit-missing/invocations",
+        headers={"Authorization": "Bearer sgt_wrong"},
+        json={"inputs": [1]},
+        timeout=30,
+    )
     gateway.api("PATCH", "/api/2.0/serving-endpoints/audit-missing/tags", json={})
     gateway.create_user("audited@example.com")
     made, _ = gateway.token_for("audited@example.com")
@@ -30,6 +36,7 @@ def test_changes_and_refusals_are_audited(gateway: GatewayProcess) -> None:
     events = gateway.api("GET", "/api/2.0/audit/events", params={"limit": 10000}).json()["events"]
     seen = {(e["principal"], e["method"], e["path"], e["status"]) for e in events}
     assert (None, "GET", "/api/2.0/serving-endpoints", 401) in seen
+    assert (None, "POST", "/serving-endpoints/audit-missing/invocations", 401) in seen
     assert ("admin", "PATCH", "/api/2.0/serving-endpoints/audit-missing/tags", 404) in seen
     assert ("admin", "POST", "/api/2.0/preview/scim/v2/Users", 201) in seen
     assert ("audited@example.com", "GET", "/api/2.0/audit/events", 403) in seen

@@ -20,10 +20,23 @@ from tests.e2e.special_models import register_sleeper
 
 def test_huge_headers_are_refused(gateway: GatewayProcess) -> None:
     headers = {**gateway.headers, "X-Padding": "a" * 100_000}
-    response = requests.get(f"{gateway.url}/api/2.0/serving-endpoints", headers=headers, timeout=30)
-    assert response.status_code == 431
-    assert response.json()["error_code"] == "BAD_REQUEST" and "limit" in response.json()["message"]
+    for method, path in (
+        ("GET", "/api/2.0/serving-endpoints"),
+        ("POST", "/serving-endpoints/any/invocations"),  # the short way in, limited the same
+        ("POST", "/serving-endpoints/any/served-models/m/invocations"),
+    ):
+        response = requests.request(method, gateway.url + path, headers=headers, timeout=30)
+        assert response.status_code == 431, path
+        body = response.json()
+        assert body["error_code"] == "BAD_REQUEST" and "limit" in body["message"]
     assert requests.get(f"{gateway.url}/health", timeout=30).status_code == 200
+
+
+def test_other_methods_on_invocations_are_refused_in_the_api_shape(gateway: GatewayProcess) -> None:
+    for method in ("GET", "PUT", "DELETE"):
+        response = gateway.api(method, "/serving-endpoints/any/invocations")
+        assert response.status_code == 405, method
+        assert response.json()["error_code"] == "BAD_REQUEST"
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
