@@ -4,8 +4,9 @@ Every request a caller makes crosses this hop, so what it costs is most of what 
 adds to a prediction. It is a pool of keep-alive HTTP/1.1 connections per replica: a request
 is one write of its head and body, the answer is parsed by httptools (the parser uvicorn
 serves with). aiohttp's client, used here before, spent a third of the gateway's CPU per
-request building request and response objects and a writer task for each; httpx costs
-several times more again.
+request building request and response objects and a writer task for each (the gateway's CPU
+per proxied request went from 0.9 to 0.45 ms on one machine with this pool); httpx costs
+several times more than aiohttp.
 """
 
 from __future__ import annotations
