@@ -68,7 +68,7 @@ def measure_model(
                     result = wrk(server.url, body, server.headers, conns, seconds)
                     entry["load"].append({"rows": row_count, "connections": conns, **result})
                     console.print(f"  rows={row_count} conns={conns}: {result}")
-            if name == "gateway":
+            if name == "gateway":  # the wake is the same with more replicas: measured once
                 entry["wake_s"] = round(wake_seconds(server, model.body(1)), 2)
                 console.print(f"  zero to first prediction: {entry['wake_s']} s")
         found["servers"][name] = entry

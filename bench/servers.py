@@ -2,8 +2,10 @@
 
 - ``mlflow``: ``mlflow models serve --workers 2`` (the peer).
 - ``replica``: ``servegate replica`` on a port (servegate's replica, directly).
-- ``gateway``: ``servegate serve`` with an endpoint serving the model (the full data plane),
-  and a second endpoint with scale to zero, for the time from zero to a first prediction.
+- ``gateway``: ``servegate serve`` with an endpoint serving the model (the full data plane)
+  on one replica, and a second endpoint with scale to zero, for the time from zero to a first
+  prediction.
+- ``gateway-2``: the same with two replicas, as mlflow serve runs two workers.
 - ``floor``: a minimal uvicorn app calling the estimator's own predict (2 workers).
 """
 
@@ -23,7 +25,8 @@ from pathlib import Path
 
 import requests
 
-SERVERS = ("mlflow", "replica", "gateway", "floor")
+SERVERS = ("mlflow", "replica", "gateway", "gateway-2", "floor")
+GATEWAY_REPLICAS = {"gateway": 1, "gateway-2": 2}
 IDLE_S = 3  # the gateway's scale-to-zero idle time, so the wake can be measured soon
 FLOOR_APP = Path(__file__).with_name("floor_server.py")
 
@@ -164,8 +167,9 @@ def running(
     )
     server = Running(name, process, f"http://127.0.0.1:{port}/invocations")
     try:
-        if name == "gateway":
-            _serve_endpoint(server, port, model_uri, work, started + timeout_s)
+        if name in GATEWAY_REPLICAS:
+            replicas = GATEWAY_REPLICAS[name]
+            _serve_endpoint(server, port, model_uri, replicas, work, started + timeout_s)
         _first_prediction(server, body, started + timeout_s)
         server.cold_start_s = time.monotonic() - started
         yield server
@@ -180,7 +184,7 @@ def running(
 
 
 def _serve_endpoint(
-    server: Running, port: int, model_uri: str, work: Path, deadline: float
+    server: Running, port: int, model_uri: str, replicas: int, work: Path, deadline: float
 ) -> None:
     base = f"http://127.0.0.1:{port}"
     while True:
@@ -194,8 +198,14 @@ def _serve_endpoint(
     token = (work / f"home-{port}" / "admin-token").read_text().strip()
     server.headers = {"Authorization": f"Bearer {token}"}
     name, version = model_uri.removeprefix("models:/").split("/")
+    # Small is one replica (4 requests at once, as many as one replica's slots); more replicas
+    # are asked for as a provisioned concurrency of that many times 4.
+    measured = {
+        "min_provisioned_concurrency": 4 * replicas,
+        "max_provisioned_concurrency": 4 * replicas,
+    }
     for endpoint, sizing in (
-        ("bench", {"workload_size": "Small"}),  # one replica, as the replica run
+        ("bench", {"workload_size": "Small"} if replicas == 1 else measured),
         ("sleepy", {"workload_size": "Small", "scale_to_zero_enabled": True}),
     ):
         created = requests.post(
@@ -211,6 +221,15 @@ def _serve_endpoint(
         )
         created.raise_for_status()
     server.url = f"{base}/serving-endpoints/bench/invocations"
+    while True:  # every replica up before the load starts (``config`` once it serves)
+        endpoint = requests.get(
+            f"{base}/api/2.0/serving-endpoints/bench", headers=server.headers, timeout=10
+        ).json()
+        entities = endpoint.get("config", {}).get("served_entities", [{}])
+        if entities[0].get("scaling", {}).get("ready_replicas") == replicas:
+            break
+        _check_alive(server, deadline)
+        time.sleep(0.2)
 
 
 def wake_seconds(server: Running, body: bytes, timeout_s: float = 120) -> float:
