@@ -94,7 +94,7 @@ class _Connection(asyncio.Protocol):
             answer.set_exception(error)
 
     def _time_out(self, timeout_s: float) -> None:
-        self._fail(ReplicaTimeout(f"no answer within {timeout_s:.0f}s"))
+        self._fail(ReplicaTimeout(f"no answer within {timeout_s:g}s"))
 
     # asyncio.Protocol
 
