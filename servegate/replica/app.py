@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
 import anyio
 import mlflow
@@ -21,6 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from servegate import short_route
 from servegate.body import read_limited_body
 from servegate.errors import (
     InvalidParameterValue,
@@ -38,10 +38,10 @@ from servegate.replica.fastpath import FastPath
 from servegate.replica.load import LoadMeter
 from servegate.replica.model import LoadedModel
 from servegate.replica.oip_routes import oip_routes
+from servegate.short_route import Endpoint
 
 logger = logging.getLogger(__name__)
 
-Endpoint = Callable[[Request], Awaitable[Response]]
 JSON_CONTENT_TYPE = "application/json"
 _INLINE_DECODE_BYTES = 64 * 1024  # bigger bodies are decoded off the event loop
 
@@ -206,8 +206,7 @@ def replica_app(
 
 class ShortInvocations:
     """``/invocations``, which every prediction takes, skips Starlette's router and its error
-    and exception middleware (each wraps every message sent); its errors are answered by the
-    same handlers. Every other request goes to ``app``."""
+    and exception middleware (``servegate.short_route``). Every other request goes to ``app``."""
 
     def __init__(self, app: Starlette, invocations: Endpoint) -> None:
         self.app = app
@@ -215,18 +214,10 @@ class ShortInvocations:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hot = scope["type"] == "http" and scope["method"] == "POST"
-        if not hot or _route_path(scope) != "/invocations":
+        if hot and _route_path(scope) == "/invocations":
+            await short_route.answer(self.app, self.invocations, scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
-        scope["app"] = self.app
-        request = Request(scope, receive)
-        try:
-            response = await self.invocations(request)
-        except ServegateError as error:
-            response = error_response(error)
-        except Exception as error:  # noqa: BLE001 - a bug: answered and logged as any other route's
-            response = await internal_error(request, error)
-        await response(scope, receive, send)
 
 
 def _route_path(scope: Scope) -> str:
