@@ -198,14 +198,14 @@ def _serve_endpoint(
     token = (work / f"home-{port}" / "admin-token").read_text().strip()
     server.headers = {"Authorization": f"Bearer {token}"}
     name, version = model_uri.removeprefix("models:/").split("/")
-    # Small is one replica (4 requests at once, as many as one replica's slots); more replicas
-    # are asked for as a provisioned concurrency of that many times 4.
+    # A replica answers 4 requests at once (its slots): a provisioned concurrency of 4 per
+    # replica, as low as high, runs exactly that many (4 is workload_size Small: one).
     measured = {
         "min_provisioned_concurrency": 4 * replicas,
         "max_provisioned_concurrency": 4 * replicas,
     }
     for endpoint, sizing in (
-        ("bench", {"workload_size": "Small"} if replicas == 1 else measured),
+        ("bench", measured),
         ("sleepy", {"workload_size": "Small", "scale_to_zero_enabled": True}),
     ):
         created = requests.post(
