@@ -31,6 +31,11 @@ import setproctitle
 WARM_MODULES = (
     "servegate.cli",
     "servegate.replica.server",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.lifespan.on",
+    "uvicorn.loops.uvloop",
+    "uvloop",
+    "anyio._backends._asyncio",
     "mlflow.pyfunc",
     "mlflow.sklearn",
     "sklearn.pipeline",
