@@ -7,6 +7,8 @@
   prediction.
 - ``gateway-2``: the same with two replicas, as mlflow serve runs two workers.
 - ``floor``: a minimal uvicorn app calling the estimator's own predict (2 workers).
+- ``hop-floor``: a bare uvicorn proxy in front of a replica (``bench.hop_floor``): the least a
+  gateway's hop can cost here.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from pathlib import Path
 
 import requests
 
-SERVERS = ("mlflow", "replica", "gateway", "gateway-2", "floor")
+SERVERS = ("mlflow", "replica", "gateway", "gateway-2", "floor", "hop-floor")
 GATEWAY_REPLICAS = {"gateway": 1, "gateway-2": 2}
 IDLE_S = 3  # the gateway's scale-to-zero idle time, so the wake can be measured soon
 FLOOR_APP = Path(__file__).with_name("floor_server.py")
+HOP_FLOOR = Path(__file__).with_name("hop_floor.py")
 
 
 def free_port() -> int:
@@ -108,6 +111,8 @@ def _command(name: str, model_uri: str, port: int, work: Path) -> list[str]:
             "--concurrency",
             "8",
         ]
+    if name == "hop-floor":
+        return [python, str(HOP_FLOOR), model_uri, str(port), str(work)]
     if name == "floor":
         return [
             python,
