@@ -121,7 +121,7 @@ class Batcher:
     async def _await_company(self) -> None:
         """Wait, at most ``COMPANY_WAIT_SHARE`` of a call's time, until the requests the
         next call expects are queued."""
-        if self._expected <= 1 or self._company_arrived():
+        if self._expected <= 1 or self._call_wall_s == _UNKNOWN or self._company_arrived():
             return
         self._company = asyncio.Event()
         try:
