@@ -28,6 +28,7 @@ from servegate.replica.batching import NO_WAIT_BATCHING, Batching
 from servegate.replica.buildlog import BuildLog
 from servegate.replica.fastpath import compile_fast_path
 from servegate.replica.feature_serving import build_feature_serving_app
+from servegate.replica.memory import return_freed_memory
 from servegate.replica.model import LoadedModel, load
 
 
@@ -103,14 +104,17 @@ def load_served_app(
     build log's last line (what the API shows) and raise ``LoadFailed`` with it."""
     try:
         if model_uri.startswith(FEATURE_SPEC_SCHEME):
-            return _feature_serving_app(build_log, options)
-        return _model_app(model_uri, cache_dir, build_log, options)
+            served = _feature_serving_app(build_log, options)
+        else:
+            served = _model_app(model_uri, cache_dir, build_log, options)
     except Exception as error:
         traceback.print_exc()
         reason = " ".join(str(getattr(error, "message", error)).split())  # one line, shown
         message = f"failed to load {model_uri}: {type(error).__name__}: {reason}"
         build_log.write(message)
         raise LoadFailed(message) from error
+    return_freed_memory()
+    return served
 
 
 def _feature_serving_app(build_log: BuildLog, options: ReplicaOptions) -> ServedApp:

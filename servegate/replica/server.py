@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import gc
 import os
 import signal
 import sys
@@ -111,23 +110,7 @@ def run_replica(
         served = load_served_app(model_uri, cache_dir, build_log, options)
     except LoadFailed:
         return EXIT_LOAD_FAILED
-    return_freed_memory()
     return _serve(served.app, host, port, uds, build_log, served.cleanup)
-
-
-def return_freed_memory() -> None:
-    """Hand the pages loading freed back to the system.
-
-    Loading a model reads and parses its files (a forest's skops schema alone is megabytes
-    of JSON); glibc keeps the freed memory between live objects, where it counts as this
-    replica's own until reused. ``malloc_trim`` releases it (~2 MB per forest replica).
-    """
-    gc.collect()
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        return
-    trim(0)
 
 
 def _one_line(error: Exception) -> str:

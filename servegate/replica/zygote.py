@@ -34,7 +34,6 @@ WARM_MODULES = (
     "uvicorn.protocols.http.httptools_impl",
     "uvicorn.lifespan.on",
     "uvicorn.loops.uvloop",
-    "uvloop",
     "anyio._backends._asyncio",
     "mlflow.pyfunc",
     "mlflow.sklearn",

@@ -9,7 +9,7 @@ import sys
 # a few kept all along the heap: glibc cannot shrink it by itself, as after loading a model.
 _FRAGMENTED_THEN_RETURNED = """
 import os
-from servegate.replica.server import return_freed_memory
+from servegate.replica.memory import return_freed_memory
 
 def rss_mb():
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
