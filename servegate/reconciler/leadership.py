@@ -8,6 +8,7 @@ process takes over at its next attempt.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -109,10 +110,21 @@ class PostgresLease:
             return False
 
     def release(self) -> None:
-        self._holding = False
+        """Step down now: unlock, then end the session.
+
+        Ending the session alone frees the lock only once the server has noticed, a moment
+        later, so a peer trying straight away would still find it taken.
+        """
+        import psycopg
+
         if self._connection is not None:
-            self._connection.close()  # ending the session drops the advisory lock
+            # if the session is already gone, so is the lock
+            if self._holding:
+                with contextlib.suppress(psycopg.Error):
+                    self._connection.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+            self._connection.close()
             self._connection = None
+        self._holding = False
 
 
 def lease_for(store_url: str) -> Lease:
