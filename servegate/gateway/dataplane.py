@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -44,7 +44,7 @@ from servegate.observability.inference_capture import Exchange
 from servegate.store.models import SERVING_ENDPOINT
 
 SERVED_MODEL_HEADER = "served-model-name"
-_FORWARDED_REQUEST_HEADERS = frozenset(
+FORWARDED_REQUEST_HEADERS = frozenset(
     {b"content-type", b"accept", b"inference-header-content-length"}
 )
 _RETRY_AFTER_S = 1
@@ -183,20 +183,24 @@ async def _request_parts(request: Request, context: GatewayContext) -> tuple[byt
         body = await read_limited_body(request, context.settings.max_request_bytes)
     headers: dict[str, str] = {}
     for name, value in request.scope["headers"]:  # lower-case bytes, as the server parsed them
-        if name in _FORWARDED_REQUEST_HEADERS:
+        if name in FORWARDED_REQUEST_HEADERS:
             headers.setdefault(name.decode(), value.decode("latin-1"))
     headers[request_ids.HEADER] = request_ids.current.get() or ""
     return body, headers
 
 
-def _answer(answer: ReplicaAnswer, served: str) -> Response:
-    headers = {
+def answer_headers(answer: ReplicaAnswer, served: str) -> dict[str, str]:
+    """The headers of a replica's answer as the gateway passes it on."""
+    return {
         **answer.headers,
         "content-type": answer.content_type,
         SERVED_MODEL_HEADER: served,
         request_ids.HEADER: request_ids.current.get() or "",
     }
-    return Response(answer.body, status_code=answer.status, headers=headers)
+
+
+def _answer(answer: ReplicaAnswer, served: str) -> Response:
+    return Response(answer.body, status_code=answer.status, headers=answer_headers(answer, served))
 
 
 async def relay(request: Request, replicas: list[ReplicaHandle], served: str) -> Response:
@@ -286,6 +290,8 @@ class _Measured:
         elapsed = time.perf_counter() - self.started
         if isinstance(error, ServegateError):
             self.status = error.status_code
+        elif isinstance(error, ClientDisconnect):
+            self.status = 400  # what the app answers, to no one
         if self.series is not None:
             self.series.inflight.dec()
             self.series.requests(self.status).inc()
@@ -304,27 +310,41 @@ async def _serve(
     call: ReplicaCall,
     exchange: Exchange | None,
 ) -> Response:
-    wakeable = served in routes.scale_to_zero
     ready = routes.ready_replicas(served)
-    if not ready and not wakeable:
+    if not ready and served not in routes.scale_to_zero:
         raise TemporarilyUnavailable(
             f"Served model '{served}' is not ready; retry shortly.", retry_after=_RETRY_AFTER_S
         )
     body, headers = await _request_parts(request, context)
     if exchange is not None:
         exchange.request = body
+    return _answer(await deliver(context, routes, served, ready, body, headers, call), served)
+
+
+async def deliver(
+    context: GatewayContext,
+    routes: EndpointRoutes,
+    served: str,
+    ready: list[ReplicaHandle],
+    body: bytes,
+    headers: dict[str, str],
+    call: ReplicaCall = INVOCATIONS,
+) -> ReplicaAnswer:
+    """A replica's answer: one of ``ready``'s, or, when none can be reached and ``served``
+    scales to zero, that of a replica woken for this request."""
+    wakeable = served in routes.scale_to_zero
     timeout = context.settings.replica_request_timeout_s
     unreachable: frozenset[str] = frozenset()
     if ready:
         try:
-            return _answer(await _forward(ready, body, headers, timeout, call), served)
+            return await _forward(ready, body, headers, timeout, call)
         except _NoReplicaReached:
             if not wakeable:
                 raise _unreachable() from None
             unreachable = frozenset(replica.address for replica in ready)
     ready = await _awaken(context, routes, served, unreachable)
     try:
-        return _answer(await _forward(ready, body, headers, timeout, call), served)
+        return await _forward(ready, body, headers, timeout, call)
     except _NoReplicaReached:
         raise _unreachable() from None
 

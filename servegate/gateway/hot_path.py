@@ -16,6 +16,7 @@ from servegate import short_route
 from servegate.auth.access import AccessControl
 from servegate.auth.middleware import AuthMiddleware
 from servegate.gateway import dataplane
+from servegate.gateway.fast_invocations import FastInvocations
 from servegate.gateway.limits import HeaderLimitMiddleware
 from servegate.observability.audit import AuditLog, AuditMiddleware
 
@@ -28,6 +29,7 @@ class HotPath:
         self, app: Starlette, max_header_bytes: int, access: AccessControl, audit: AuditLog
     ) -> None:
         self.app = app
+        self.fast = FastInvocations(app.state.context)
         self.invocations = HeaderLimitMiddleware(
             AuditMiddleware(AuthMiddleware(self._invoke, access=access), audit=audit),
             max_header_bytes=max_header_bytes,
@@ -41,7 +43,8 @@ class HotPath:
                 scope["path_params"] = {"name": name}
                 if served is not None:
                     scope["path_params"]["served"] = served
-                await self.invocations(scope, receive, send)
+                if not await self.fast(scope, receive, send, name, served):
+                    await self.invocations(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

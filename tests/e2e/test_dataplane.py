@@ -267,3 +267,46 @@ def test_batched_fast_path_through_an_endpoint(gateway: GatewayProcess) -> None:
     pyfunc = load_pyfunc(gateway, forest)
     for rows, answer in zip(requests_, answers, strict=True):
         assert answer == as_answered(pyfunc.predict(rows))
+
+
+def test_limited_and_unlimited_queries_are_answered_alike(
+    gateway: GatewayProcess, models_endpoint: str, sklearn_versions: list[Registered]
+) -> None:
+    """Most queries are answered by the gateway's short way; those an endpoint's rate limit
+    counts take the full one. Both give the same answer, headers included."""
+    url = f"/serving-endpoints/{models_endpoint}/invocations"
+    body = {"dataframe_split": json.loads(sklearn_versions[0].sample.to_json(orient="split"))}
+
+    def query(request_id: str) -> requests.Response:
+        headers = {**gateway.headers, "x-request-id": request_id}
+        return gateway.api("POST", url, json=body, headers=headers)
+
+    def answered_alike(first: requests.Response, second: requests.Response) -> None:
+        assert first.status_code == second.status_code == 200
+        assert first.content == second.content
+        for name in ("content-type", "content-length", "served-model-name"):
+            assert first.headers[name] == second.headers[name], name
+
+    unlimited = query("unlimited")
+    assert unlimited.headers["x-request-id"] == "unlimited"
+    ai_gateway = f"{BASE}/{models_endpoint}/ai-gateway"
+    limits = {"rate_limits": [{"calls": 2, "key": "endpoint", "renewal_period": "minute"}]}
+    gateway.api("PUT", ai_gateway, json=limits).raise_for_status()
+    try:
+        answers: list[requests.Response] = []
+        deadline = time.monotonic() + 30
+        while not answers or answers[-1].status_code != 429:  # until the limit is in force
+            assert time.monotonic() < deadline, [a.status_code for a in answers]
+            answers.append(query(f"limited-{len(answers)}"))
+        # the two answers before the refusal were counted by the limit: the full way's
+        limited = answers[-2]
+        answered_alike(unlimited, limited)
+        assert limited.headers["x-request-id"] == f"limited-{len(answers) - 2}"
+        assert answers[-1].json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+    finally:
+        gateway.api("PUT", ai_gateway, json={"rate_limits": []}).raise_for_status()
+    deadline = time.monotonic() + 30
+    while (again := query("unlimited-again")).status_code == 429:
+        assert time.monotonic() < deadline, "the limit was never lifted"
+        time.sleep(0.1)
+    answered_alike(unlimited, again)
