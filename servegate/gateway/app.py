@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -269,6 +270,11 @@ def build_gateway(settings: Settings) -> Gateway:
             asyncio.create_task(refresh_access(access)),
             asyncio.create_task(audit.run()),
         ]
+        # What is loaded by now (MLflow, SQLAlchemy, the app) lives as long as the process: out
+        # of the collector's sight, a full collection no longer walks its ~300k objects, which
+        # held up every request for ~170 ms each time one ran.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
