@@ -1,7 +1,8 @@
 """The short way in for predictions: the two invocation routes every prediction takes skip
 Starlette's router and its error and exception middleware (``servegate.short_route``).
 
-They pass the same header limit, audit and authentication middleware as every other route
+Their common case is answered in one function (``servegate.gateway.fast_invocations``); the
+rest pass the same header limit, audit and authentication middleware as every other route
 (the same classes, composed here around them). Everything else goes to the full app.
 """
 
