@@ -44,7 +44,7 @@ from servegate.observability.inference_capture import Exchange
 from servegate.store.models import SERVING_ENDPOINT
 
 SERVED_MODEL_HEADER = "served-model-name"
-FORWARDED_REQUEST_HEADERS = frozenset(
+_FORWARDED_REQUEST_HEADERS = frozenset(
     {b"content-type", b"accept", b"inference-header-content-length"}
 )
 _RETRY_AFTER_S = 1
@@ -181,12 +181,18 @@ async def _request_parts(request: Request, context: GatewayContext) -> tuple[byt
     body = b""
     if request.method != "GET":
         body = await read_limited_body(request, context.settings.max_request_bytes)
-    headers: dict[str, str] = {}
-    for name, value in request.scope["headers"]:  # lower-case bytes, as the server parsed them
-        if name in FORWARDED_REQUEST_HEADERS:
-            headers.setdefault(name.decode(), value.decode("latin-1"))
+    headers = forwarded_headers(request.scope["headers"])
     headers[request_ids.HEADER] = request_ids.current.get() or ""
     return body, headers
+
+
+def forwarded_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The request's headers a replica is sent (the first of each, as the client sent it)."""
+    headers: dict[str, str] = {}
+    for name, value in raw:  # lower-case bytes, as the server parsed them
+        if name in _FORWARDED_REQUEST_HEADERS:
+            headers.setdefault(name.decode(), value.decode("latin-1"))
+    return headers
 
 
 def answer_headers(answer: ReplicaAnswer, served: str) -> dict[str, str]:
@@ -206,7 +212,7 @@ def _answer(answer: ReplicaAnswer, served: str) -> Response:
 async def relay(request: Request, replicas: list[ReplicaHandle], served: str) -> Response:
     """Forward the request's body to one of ``replicas`` and answer with what it says."""
     context: GatewayContext = request.app.state.context
-    with _Measured(request, context, None, served) as measured:
+    with Measured(request, context, None, served) as measured:
         measured.status = (response := await _relay(request, context, replicas, served)).status_code
         return response
 
@@ -260,25 +266,26 @@ async def _answer_request(
     served = pick_served(routes, served)
     if exchange is not None:
         exchange.served = served
-    with _Measured(request, context, routes.name, served) as measured:
+    with Measured(request, context, routes.name, served) as measured:
         response = await _serve(request, context, routes, served, call_for(served), exchange)
         measured.status = response.status_code
         return response
 
 
-class _Measured:
+class Measured:
     """Counts a request to a served model by status and times it (for an endpoint; per-model
-    serving URLs are only timed), and writes its access log line when asked."""
+    serving URLs are only timed), and writes its access log line when asked (and given the
+    request)."""
 
     def __init__(
-        self, request: Request, context: GatewayContext, endpoint: str | None, served: str
+        self, request: Request | None, context: GatewayContext, endpoint: str | None, served: str
     ) -> None:
         self.series = metrics.served_series(endpoint, served) if endpoint is not None else None
         self.request = request if context.settings.access_log else None
         self.served = served
         self.status = 500
 
-    def __enter__(self) -> _Measured:
+    def __enter__(self) -> Measured:
         self.started = time.perf_counter()
         if self.series is not None:
             self.series.inflight.inc()

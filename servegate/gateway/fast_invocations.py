@@ -15,9 +15,6 @@ body was read are answered here in the API's error format, as the full way would
 
 from __future__ import annotations
 
-import random
-import time
-
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -28,8 +25,8 @@ from servegate.body import receive_limited_body
 from servegate.errors import ServegateError, error_response
 from servegate.gateway import dataplane
 from servegate.gateway.context import GatewayContext
-from servegate.gateway.traffic import choose_served
-from servegate.observability import metrics, request_ids
+from servegate.gateway.limits import header_bytes
+from servegate.observability import request_ids
 from servegate.store.models import SERVING_ENDPOINT
 
 _REQUEST_ID = request_ids.HEADER.encode()
@@ -49,20 +46,16 @@ class FastInvocations:
         context = self.context
         if context.settings.access_log:
             return False
-        size = 0
+        raw = scope["headers"]  # lower-case bytes, as the server parsed them
         authorization = given_id = declared = None
-        forwarded: dict[str, str] = {}
-        for key, value in scope["headers"]:  # lower-case bytes, as the server parsed them
-            size += len(key) + len(value) + 4
+        for key, value in raw:
             if key == b"authorization":
                 authorization = authorization or value
             elif key == _REQUEST_ID:
                 given_id = given_id or value
             elif key == b"content-length":
                 declared = declared or value
-            elif key in dataplane.FORWARDED_REQUEST_HEADERS:
-                forwarded.setdefault(key.decode(), value.decode("latin-1"))
-        if size > self.max_header_bytes or authorization is None:
+        if authorization is None or header_bytes(raw) > self.max_header_bytes:
             return False
         token = presented_token(authorization.decode("latin-1"))
         caller = context.access.authenticate(token) if token else None
@@ -76,44 +69,39 @@ class FastInvocations:
             or not at_least(context.access.level(caller, SERVING_ENDPOINT, routes.id), "CAN_QUERY")
         ):
             return False
-        if served is None:
-            served = choose_served(routes.routes, routes.available(), random.random())
-            if served is None:
-                return False
+        try:
+            served = dataplane.pick_served(routes, served)
+        except ServegateError:  # none to draw, or no such served model
+            return False
         ready = routes.ready_replicas(served)
         if not ready:
             return False
 
+        forwarded = dataplane.forwarded_headers(raw)
         forwarded[request_ids.HEADER] = request_ids.begin(
             given_id.decode("latin-1") if given_id is not None else None
         )
-        series = metrics.served_series(routes.name, served)
-        series.inflight.inc()
-        started = time.perf_counter()
-        status = 500
-        try:
+        with dataplane.Measured(None, context, routes.name, served) as measured:
             try:
                 length = declared.decode("latin-1") if declared is not None else None
                 body = await receive_limited_body(receive, length, self.max_request_bytes)
                 answer = await dataplane.deliver(context, routes, served, ready, body, forwarded)
             except ServegateError as error:
-                status = error.status_code
-                await error_response(error)(scope, receive, send)
-                return True
+                response = error_response(error)
             except ClientDisconnect:  # no one is left to answer, as the full way has it
-                status = 400
-                await Response(status_code=status)(scope, receive, send)
+                response = Response(status_code=400)
+            else:
+                measured.status = answer.status
+                headers = [
+                    (key.encode("latin-1"), value.encode("latin-1"))
+                    for key, value in dataplane.answer_headers(answer, served).items()
+                ]
+                headers.append((b"content-length", b"%d" % len(answer.body)))
+                await send(
+                    {"type": "http.response.start", "status": answer.status, "headers": headers}
+                )
+                await send({"type": "http.response.body", "body": answer.body})
                 return True
-            status = answer.status
-            headers = [
-                (key.encode("latin-1"), value.encode("latin-1"))
-                for key, value in dataplane.answer_headers(answer, served).items()
-            ]
-            headers.append((b"content-length", b"%d" % len(answer.body)))
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": answer.body})
-            return True
-        finally:
-            series.inflight.dec()
-            series.requests(status).inc()
-            series.latency.observe(time.perf_counter() - started)
+            measured.status = response.status_code
+            await response(scope, receive, send)
+        return True

@@ -11,6 +11,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from servegate.errors import HeadersTooLarge, error_response
 
 
+def header_bytes(headers: list[tuple[bytes, bytes]]) -> int:
+    """What a request's headers take, as counted against ``max_header_bytes``."""
+    return sum(len(name) + len(value) + 4 for name, value in headers)
+
+
 class HeaderLimitMiddleware:
     def __init__(self, app: ASGIApp, max_header_bytes: int) -> None:
         self.app = app
@@ -18,7 +23,7 @@ class HeaderLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            size = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+            size = header_bytes(scope["headers"])
             if size > self.max_header_bytes:
                 error = HeadersTooLarge(
                     f"The request's headers take {size} bytes; the limit is "
