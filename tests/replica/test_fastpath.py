@@ -165,6 +165,24 @@ def test_fast_path_takes_the_plain_requests(logreg: LoadedModel) -> None:
         assert answer is not None and answer == pyfunc_answer(logreg, body)
 
 
+def test_what_a_step_would_refuse_is_left_to_pyfunc(
+    logreg: LoadedModel, forest: LoadedModel
+) -> None:
+    """The pipeline's own finiteness checks are skipped, so the path must make them: a value
+    the scaler turns into infinity (its scale for this column is ~0.014) is refused by the
+    logistic regression after it, on the pyfunc path."""
+    fast, verdict = compile_fast_path(logreg)
+    assert fast is not None and "finiteness checked here" in verdict
+    record = dict.fromkeys(COLUMNS, 1.0) | {"mean smoothness": 1e308}
+    body = orjson.dumps({"dataframe_records": [record]})
+    assert fast.decode(body) is not None
+    assert fast_answer(fast, body) is None
+    refused = pyfunc_answer(logreg, body)
+    assert isinstance(refused, str) and refused.startswith("400") and "infinity" in refused
+    # A forest casts to float32, where a finite double may not be: it keeps its own checks.
+    assert "finiteness" not in compile_fast_path(forest)[1]
+
+
 def test_models_the_fast_path_would_change_are_left_to_pyfunc(tmp_path: Path) -> None:
     by_name = ColumnTransformer([("scale", StandardScaler(), ["mean radius"])], remainder="drop")
     pipeline = Pipeline([("select", by_name), ("logreg", LogisticRegression())])
