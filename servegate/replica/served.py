@@ -28,7 +28,7 @@ from servegate.replica.batching import NO_WAIT_BATCHING, Batching
 from servegate.replica.buildlog import BuildLog
 from servegate.replica.fastpath import compile_fast_path
 from servegate.replica.feature_serving import build_feature_serving_app
-from servegate.replica.memory import return_freed_memory
+from servegate.replica.memory import settle_after_loading
 from servegate.replica.model import LoadedModel, load
 
 
@@ -113,7 +113,7 @@ def load_served_app(
         message = f"failed to load {model_uri}: {type(error).__name__}: {reason}"
         build_log.write(message)
         raise LoadFailed(message) from error
-    return_freed_memory()
+    settle_after_loading()
     return served
 
 
