@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-estimator = mlflow.sklearn.load_model(os.environ["BENCH_MODEL_URI"])
+# The flavor's own model (a scikit-learn estimator, an XGBoost one), whatever the flavor.
+estimator = mlflow.pyfunc.load_model(os.environ["BENCH_MODEL_URI"]).get_raw_model()
 
 
 async def invocations(request: Request) -> Response:

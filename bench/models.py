@@ -1,5 +1,6 @@
 """The benchmark's models: a scaled logistic regression and a 100-tree random forest on
-scikit-learn's breast-cancer data (30 float features), registered in a local MLflow registry."""
+scikit-learn's breast-cancer data (30 float features), and on request a 100-tree XGBoost
+classifier, registered in a local MLflow registry."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from dataclasses import dataclass
 
 import mlflow
+import pandas as pd
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -30,9 +32,11 @@ class BenchModel:
 def register_models(names: tuple[str, ...] = ("logreg", "forest")) -> dict[str, BenchModel]:
     """Train and register the named models into the current MLflow tracking URI."""
     features, labels = load_breast_cancer(return_X_y=True, as_frame=True)
+    registered = {}
+    if "xgboost" in names:
+        registered["xgboost"] = _register_xgboost(features, labels)
     logreg = Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(max_iter=5000))])
     forest = RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1)
-    registered = {}
     for name, estimator, extra in (
         ("logreg", logreg, {}),
         ("forest", forest, {"skops_trusted_types": _forest_types()}),
@@ -49,6 +53,19 @@ def register_models(names: tuple[str, ...] = ("logreg", "forest")) -> dict[str, 
         )
         registered[name] = BenchModel(name, f"models:/bench-{name}/{info.registered_model_version}")
     return registered
+
+
+def _register_xgboost(features: pd.DataFrame, labels: pd.Series) -> BenchModel:
+    import xgboost
+
+    model = xgboost.XGBClassifier(n_estimators=100, max_depth=4, random_state=0, n_jobs=1)
+    info = mlflow.xgboost.log_model(
+        model.fit(features, labels),
+        name="model",
+        input_example=features.head(2),
+        registered_model_name="bench-xgboost",
+    )
+    return BenchModel("xgboost", f"models:/bench-xgboost/{info.registered_model_version}")
 
 
 def _forest_types() -> list[str]:

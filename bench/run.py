@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", default="1,8,64")
     parser.add_argument("--rows", default="1,32")
-    parser.add_argument("--models", default="logreg,forest")
+    parser.add_argument("--models", default="logreg,forest", help="also: xgboost")
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
@@ -155,7 +155,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="servegate-bench-"))
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
     os.chdir(work)  # MLflow keeps local artifacts relative to here
-    models = register_models()
+    models = register_models(tuple(args.models.split(",")))
     results = [
         measure_model(
             models[name],

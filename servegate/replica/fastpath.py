@@ -1,4 +1,5 @@
-"""The fast exact path: JSON straight into the array a scikit-learn model predicts on.
+"""The fast exact path: JSON straight into the array a scikit-learn (or XGBoost, see
+``servegate.replica.xgboost_native``) model predicts on.
 
 MLflow's pyfunc path builds a DataFrame from the request, enforces the signature column by
 column, and hands the estimator a DataFrame it turns back into an array — milliseconds for
@@ -42,6 +43,7 @@ from mlflow.types.schema import ColSpec, DataType
 from sklearn.pipeline import Pipeline
 
 from servegate.replica.model import LoadedModel
+from servegate.replica.xgboost_native import native_predict
 
 # Estimators that select or rewrite columns by name: an array is not the same input to them.
 _NAME_AWARE = {"ColumnTransformer", "FunctionTransformer"}
@@ -168,8 +170,8 @@ def _numbers(rows: Sequence[Sequence[Any]]) -> np.ndarray | None:
 
 def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
     """The fast path for ``model``, or None and why not."""
-    if model.flavor != "sklearn":
-        return None, f"the flavor is {model.flavor}, not sklearn"
+    if model.flavor not in ("sklearn", "xgboost"):
+        return None, f"the flavor is {model.flavor}, not sklearn or xgboost"
     if model.takes_params:
         return None, "the signature declares params"
     schema = model.input_schema
@@ -181,6 +183,12 @@ def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
             return None, f"input '{spec.name}' is not a required double column"
         columns.append(spec.name)
     estimator = model.pyfunc.get_raw_model()
+    if model.flavor == "xgboost":
+        native = native_predict(estimator, tuple(columns))
+        if isinstance(native, str):
+            return None, native
+        predict, verdict = native
+        return FastPath(tuple(columns), predict, row_exact=True), verdict
     predict_fn = model.metadata.flavors["python_function"].get("predict_fn", "predict")
     predict = getattr(estimator, predict_fn, None)
     if predict is None:

@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
+import xgboost
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mlflow.models import infer_signature
@@ -64,6 +65,18 @@ def forest(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
         tmp_path_factory.mktemp("m") / "forest",
         skops_trusted_types=FOREST_TYPES,
     )
+
+
+@pytest.fixture(scope="module")
+def boosted(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """XGBoost through its scikit-learn API; a regressor, so any difference in the
+    arithmetic shows in the answer."""
+    regressor = xgboost.XGBRegressor(n_estimators=50, max_depth=4, random_state=0, n_jobs=1)
+    path = tmp_path_factory.mktemp("m") / "boosted"
+    mlflow.xgboost.save_model(
+        regressor.fit(FEATURES, LABELS), str(path), input_example=FEATURES.head(2)
+    )
+    return LoadedModel(str(path), mlflow.pyfunc.load_model(str(path)))
 
 
 def fast_of(model: LoadedModel) -> FastPath:
@@ -138,17 +151,19 @@ def requests(draw: st.DrawFn) -> bytes:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=requests())
 def test_fast_path_answers_as_pyfunc_does_or_defers(
-    logreg: LoadedModel, proba: LoadedModel, forest: LoadedModel, body: bytes
+    logreg: LoadedModel, proba: LoadedModel, forest: LoadedModel, boosted: LoadedModel, body: bytes
 ) -> None:
-    for model in (logreg, proba, forest):
+    for model in (logreg, proba, forest, boosted):
         fast = fast_answer(fast_of(model), body)
         if fast is not None:
             assert fast == pyfunc_answer(model, body)
 
 
-def test_fast_path_takes_the_plain_requests(logreg: LoadedModel) -> None:
+@pytest.mark.parametrize("kind", ["logreg", "boosted"])
+def test_fast_path_takes_the_plain_requests(kind: str, request: pytest.FixtureRequest) -> None:
     """It must not defer everything: well-formed numbers in any column order go fast."""
-    fast = fast_of(logreg)
+    model: LoadedModel = request.getfixturevalue(kind)
+    fast = fast_of(model)
     sample = FEATURES.sample(20, random_state=1)
     shuffled = sample[list(reversed(COLUMNS))]
     bodies = [
@@ -162,7 +177,7 @@ def test_fast_path_takes_the_plain_requests(logreg: LoadedModel) -> None:
     ]
     for body in bodies:
         answer = fast_answer(fast, body)
-        assert answer is not None and answer == pyfunc_answer(logreg, body)
+        assert answer is not None and answer == pyfunc_answer(model, body)
 
 
 def test_what_a_step_would_refuse_is_left_to_pyfunc(
@@ -198,17 +213,24 @@ def test_models_the_fast_path_would_change_are_left_to_pyfunc(tmp_path: Path) ->
     fast, verdict = compile_fast_path(model)
     assert fast is None and "other columns" in verdict
 
+    booster = xgboost.train({"max_depth": 2}, xgboost.DMatrix(FEATURES, LABELS), 5)
+    mlflow.xgboost.save_model(booster, str(tmp_path / "booster"), input_example=FEATURES.head(2))
+    model = LoadedModel("x", mlflow.pyfunc.load_model(str(tmp_path / "booster")))
+    fast, verdict = compile_fast_path(model)
+    assert fast is None and "Booster" in verdict
+
 
 def test_batched_predictions_equal_unbatched_request_by_request(
-    proba: LoadedModel, forest: LoadedModel
+    proba: LoadedModel, forest: LoadedModel, boosted: LoadedModel
 ) -> None:
     rng = np.random.default_rng(7)
     requests = [
         np.asfortranarray(FEATURES.sample(int(n), random_state=int(seed)).to_numpy())
         for n, seed in zip(rng.integers(1, 9, 40), rng.integers(0, 10_000, 40), strict=True)
     ]
-    assert fast_of(forest).row_exact and not fast_of(proba).row_exact
-    for model in (proba, forest):
+    assert fast_of(forest).row_exact and fast_of(boosted).row_exact
+    assert not fast_of(proba).row_exact
+    for model in (proba, forest, boosted):
         fast = fast_of(model)
         calls: list[int] = []
         batcher = Batcher(fast.predict, max_rows=64 if fast.row_exact else 1, on_batch=calls.append)
