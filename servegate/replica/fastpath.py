@@ -1,5 +1,5 @@
-"""The fast exact path: JSON straight into the array a scikit-learn (or XGBoost, see
-``servegate.replica.xgboost_native``) model predicts on.
+"""The fast exact path: JSON straight into the array a scikit-learn model predicts on (or an
+XGBoost or LightGBM one: ``servegate.replica.xgboost_native``, ``lightgbm_native``).
 
 MLflow's pyfunc path builds a DataFrame from the request, enforces the signature column by
 column, and hands the estimator a DataFrame it turns back into an array — milliseconds for
@@ -42,8 +42,8 @@ import sklearn
 from mlflow.types.schema import ColSpec, DataType
 from sklearn.pipeline import Pipeline
 
+from servegate.replica import lightgbm_native, xgboost_native
 from servegate.replica.model import LoadedModel
-from servegate.replica.xgboost_native import native_predict
 
 # Estimators that select or rewrite columns by name: an array is not the same input to them.
 _NAME_AWARE = {"ColumnTransformer", "FunctionTransformer"}
@@ -90,6 +90,12 @@ CHECK_INPUT_ONCE = {
     "SGDRegressor",
     "LinearSVC",
     "LinearSVR",
+}
+# Gradient-boosting flavors: their models' own predict, or why not (each module says why it
+# is exact).
+_BOOSTERS = {
+    "xgboost": xgboost_native.native_predict,
+    "lightgbm": lightgbm_native.native_predict,
 }
 _NUMBER_TYPES = (int, float)  # bool is a subclass of int: excluded explicitly below
 
@@ -170,8 +176,8 @@ def _numbers(rows: Sequence[Sequence[Any]]) -> np.ndarray | None:
 
 def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
     """The fast path for ``model``, or None and why not."""
-    if model.flavor not in ("sklearn", "xgboost"):
-        return None, f"the flavor is {model.flavor}, not sklearn or xgboost"
+    if model.flavor not in ("sklearn", *_BOOSTERS):
+        return None, f"the flavor is {model.flavor}, not sklearn, xgboost or lightgbm"
     if model.takes_params:
         return None, "the signature declares params"
     schema = model.input_schema
@@ -183,8 +189,8 @@ def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
             return None, f"input '{spec.name}' is not a required double column"
         columns.append(spec.name)
     estimator = model.pyfunc.get_raw_model()
-    if model.flavor == "xgboost":
-        native = native_predict(estimator, tuple(columns))
+    if model.flavor in _BOOSTERS:
+        native = _BOOSTERS[model.flavor](estimator, tuple(columns))
         if isinstance(native, str):
             return None, native
         predict, verdict = native

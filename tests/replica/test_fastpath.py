@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import lightgbm
 import mlflow
 import numpy as np
 import orjson
@@ -76,6 +77,27 @@ def boosted(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     mlflow.xgboost.save_model(
         regressor.fit(FEATURES, LABELS), str(path), input_example=FEATURES.head(2)
     )
+    return LoadedModel(str(path), mlflow.pyfunc.load_model(str(path)))
+
+
+@pytest.fixture(scope="module")
+def light(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """LightGBM through its scikit-learn API, a regressor as above."""
+    regressor = lightgbm.LGBMRegressor(n_estimators=50, random_state=0, n_jobs=1, verbose=-1)
+    path = tmp_path_factory.mktemp("m") / "light"
+    mlflow.lightgbm.save_model(
+        regressor.fit(FEATURES, LABELS), str(path), input_example=FEATURES.head(2)
+    )
+    return LoadedModel(str(path), mlflow.pyfunc.load_model(str(path)))
+
+
+@pytest.fixture(scope="module")
+def light_booster(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """LightGBM's own Booster, fitted on an array: its features are named by position."""
+    params = {"objective": "regression", "verbose": -1, "num_threads": 1}
+    booster = lightgbm.train(params, lightgbm.Dataset(FEATURES.to_numpy(), LABELS), 30)
+    path = tmp_path_factory.mktemp("m") / "light-booster"
+    mlflow.lightgbm.save_model(booster, str(path), input_example=FEATURES.head(2))
     return LoadedModel(str(path), mlflow.pyfunc.load_model(str(path)))
 
 
@@ -151,15 +173,21 @@ def requests(draw: st.DrawFn) -> bytes:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=requests())
 def test_fast_path_answers_as_pyfunc_does_or_defers(
-    logreg: LoadedModel, proba: LoadedModel, forest: LoadedModel, boosted: LoadedModel, body: bytes
+    logreg: LoadedModel,
+    proba: LoadedModel,
+    forest: LoadedModel,
+    boosted: LoadedModel,
+    light: LoadedModel,
+    light_booster: LoadedModel,
+    body: bytes,
 ) -> None:
-    for model in (logreg, proba, forest, boosted):
+    for model in (logreg, proba, forest, boosted, light, light_booster):
         fast = fast_answer(fast_of(model), body)
         if fast is not None:
             assert fast == pyfunc_answer(model, body)
 
 
-@pytest.mark.parametrize("kind", ["logreg", "boosted"])
+@pytest.mark.parametrize("kind", ["logreg", "boosted", "light", "light_booster"])
 def test_fast_path_takes_the_plain_requests(kind: str, request: pytest.FixtureRequest) -> None:
     """It must not defer everything: well-formed numbers in any column order go fast."""
     model: LoadedModel = request.getfixturevalue(kind)
@@ -219,18 +247,29 @@ def test_models_the_fast_path_would_change_are_left_to_pyfunc(tmp_path: Path) ->
     fast, verdict = compile_fast_path(model)
     assert fast is None and "Booster" in verdict
 
+    # Fitted on a categorical column, though the signature says doubles: a frame's categories
+    # are mapped to codes, an array's numbers are not.
+    grouped = FEATURES.assign(**{"mean radius": (FEATURES["mean radius"] > 14).astype("category")})
+    regressor = lightgbm.LGBMRegressor(n_estimators=5, verbose=-1).fit(grouped, LABELS)
+    mlflow.lightgbm.save_model(
+        regressor, str(tmp_path / "categorical"), signature=infer_signature(FEATURES)
+    )
+    model = LoadedModel("x", mlflow.pyfunc.load_model(str(tmp_path / "categorical")))
+    fast, verdict = compile_fast_path(model)
+    assert fast is None and "categorical" in verdict
+
 
 def test_batched_predictions_equal_unbatched_request_by_request(
-    proba: LoadedModel, forest: LoadedModel, boosted: LoadedModel
+    proba: LoadedModel, forest: LoadedModel, boosted: LoadedModel, light_booster: LoadedModel
 ) -> None:
     rng = np.random.default_rng(7)
     requests = [
         np.asfortranarray(FEATURES.sample(int(n), random_state=int(seed)).to_numpy())
         for n, seed in zip(rng.integers(1, 9, 40), rng.integers(0, 10_000, 40), strict=True)
     ]
-    assert fast_of(forest).row_exact and fast_of(boosted).row_exact
+    assert all(fast_of(model).row_exact for model in (forest, boosted, light_booster))
     assert not fast_of(proba).row_exact
-    for model in (proba, forest, boosted):
+    for model in (proba, forest, boosted, light_booster):
         fast = fast_of(model)
         calls: list[int] = []
         batcher = Batcher(fast.predict, max_rows=64 if fast.row_exact else 1, on_batch=calls.append)
