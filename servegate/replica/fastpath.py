@@ -193,25 +193,28 @@ def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
         native = _BOOSTERS[model.flavor](estimator, tuple(columns))
         if isinstance(native, str):
             return None, native
-        predict, verdict = native
-        return FastPath(tuple(columns), predict, row_exact=True), verdict
-    predict_fn = model.metadata.flavors["python_function"].get("predict_fn", "predict")
-    predict = getattr(estimator, predict_fn, None)
-    if predict is None:
-        return None, f"the estimator has no {predict_fn}"
-    fitted_on = getattr(estimator, "feature_names_in_", None)
-    if fitted_on is not None and tuple(fitted_on) != tuple(columns):
-        return None, "the estimator was fitted on other columns than the signature's"
-    if reason := _reads_names(estimator):
-        return None, reason
-    # Fitted on a DataFrame, scikit-learn warns on every array; the columns were checked above.
+        predict, how = native
+        row_exact, detail = True, f"{how}; batched"
+    else:
+        predict_fn = model.metadata.flavors["python_function"].get("predict_fn", "predict")
+        predict = getattr(estimator, predict_fn, None)
+        if predict is None:
+            return None, f"the estimator has no {predict_fn}"
+        fitted_on = getattr(estimator, "feature_names_in_", None)
+        if fitted_on is not None and tuple(fitted_on) != tuple(columns):
+            return None, "the estimator was fitted on other columns than the signature's"
+        if reason := _reads_names(estimator):
+            return None, reason
+        row_exact = all(type(part).__name__ in ROW_EXACT for part in _parts(estimator))
+        batching = "batched" if row_exact else "not batched: a batch may round differently"
+        checked = _checked_here(estimator, predict_fn)
+        finite = "; finiteness checked here" if checked else ""
+        predict, detail = checked or predict, f"{predict_fn}; {batching}{finite}"
+    # Fitted on a DataFrame, scikit-learn's validation (which LightGBM's scikit-learn API uses
+    # too) warns on every array; the matrix is in the signature's order, as pyfunc's frame is.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
-    row_exact = all(type(part).__name__ in ROW_EXACT for part in _parts(estimator))
-    batching = "batched" if row_exact else "not batched: a batch may round differently"
-    checked = _checked_here(estimator, predict_fn)
-    finite = "; finiteness checked here" if checked else ""
-    verdict = f"on ({len(columns)} double columns, {predict_fn}; {batching}{finite})"
-    return FastPath(tuple(columns), checked or predict, row_exact), verdict
+    verdict = f"on ({len(columns)} double columns, {detail})"
+    return FastPath(tuple(columns), predict, row_exact), verdict
 
 
 def _checked_here(estimator: Any, predict_fn: str) -> Callable[[np.ndarray], Any] | None:

@@ -15,7 +15,6 @@ mapped to the codes it was fitted on, which an array of numbers is not.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -25,19 +24,17 @@ import numpy as np
 def native_predict(
     estimator: Any, columns: tuple[str, ...]
 ) -> tuple[Callable[[np.ndarray], Any], str] | str:
-    """``estimator``'s predict and what the build log says of it, or why not."""
+    """``estimator``'s predict and what the build log calls it, or why not (``columns``: what
+    the xgboost flavor checks names against; LightGBM reads by position, as pyfunc's frame is
+    laid out)."""
     import lightgbm  # loaded already: the model is a lightgbm one
 
     if isinstance(estimator, lightgbm.LGBMModel):
         booster = estimator.booster_
-        # Fitted on a frame, its scikit-learn validation warns on every array; the matrix is
-        # in the signature's order, as the frame pyfunc passes.
-        warnings.filterwarnings("ignore", message="X does not have valid feature names")
     elif isinstance(estimator, lightgbm.Booster):
         booster = estimator
     else:
         return f"the model is a {type(estimator).__name__}, not a LightGBM model"
     if booster.pandas_categorical:
         return "the model was fitted on categorical columns"
-    kind = type(estimator).__name__
-    return estimator.predict, f"on ({len(columns)} double columns, {kind} predict; batched)"
+    return estimator.predict, f"{type(estimator).__name__} predict"

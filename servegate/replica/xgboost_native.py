@@ -23,7 +23,7 @@ import numpy as np
 def native_predict(
     estimator: Any, columns: tuple[str, ...]
 ) -> tuple[Callable[[np.ndarray], Any], str] | str:
-    """``estimator``'s predict and what the build log says of it, or why not."""
+    """``estimator``'s predict and what the build log calls it, or why not."""
     import xgboost  # loaded already: the model is an xgboost one
 
     if not isinstance(estimator, xgboost.XGBModel):
@@ -33,4 +33,4 @@ def native_predict(
         return "the model was fitted on other columns than the signature's"
     if "c" in (booster.feature_types or ()):
         return "the model has categorical features"
-    return estimator.predict, f"on ({len(columns)} double columns, xgboost predict; batched)"
+    return estimator.predict, "xgboost predict"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import lightgbm
 import mlflow
@@ -36,8 +37,11 @@ FEATURES, LABELS = load_breast_cancer(return_X_y=True, as_frame=True)
 COLUMNS = list(FEATURES.columns)
 
 
-def saved(estimator: object, path: Path, **extra: object) -> LoadedModel:
-    mlflow.sklearn.save_model(estimator, str(path), input_example=FEATURES.head(2), **extra)
+def saved(
+    estimator: object, path: Path, flavor: Any = mlflow.sklearn, **extra: object
+) -> LoadedModel:
+    """``estimator`` saved by its MLflow ``flavor`` and loaded back as a replica loads it."""
+    flavor.save_model(estimator, str(path), input_example=FEATURES.head(2), **extra)
     return LoadedModel(str(path), mlflow.pyfunc.load_model(str(path)))
 
 
@@ -74,10 +78,7 @@ def boosted(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     arithmetic shows in the answer."""
     regressor = xgboost.XGBRegressor(n_estimators=50, max_depth=4, random_state=0, n_jobs=1)
     path = tmp_path_factory.mktemp("m") / "boosted"
-    mlflow.xgboost.save_model(
-        regressor.fit(FEATURES, LABELS), str(path), input_example=FEATURES.head(2)
-    )
-    return LoadedModel(str(path), mlflow.pyfunc.load_model(str(path)))
+    return saved(regressor.fit(FEATURES, LABELS), path, mlflow.xgboost)
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +86,7 @@ def light(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     """LightGBM through its scikit-learn API, a regressor as above."""
     regressor = lightgbm.LGBMRegressor(n_estimators=50, random_state=0, n_jobs=1, verbose=-1)
     path = tmp_path_factory.mktemp("m") / "light"
-    mlflow.lightgbm.save_model(
-        regressor.fit(FEATURES, LABELS), str(path), input_example=FEATURES.head(2)
-    )
-    return LoadedModel(str(path), mlflow.pyfunc.load_model(str(path)))
+    return saved(regressor.fit(FEATURES, LABELS), path, mlflow.lightgbm)
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +94,7 @@ def light_booster(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     """LightGBM's own Booster, fitted on an array: its features are named by position."""
     params = {"objective": "regression", "verbose": -1, "num_threads": 1}
     booster = lightgbm.train(params, lightgbm.Dataset(FEATURES.to_numpy(), LABELS), 30)
-    path = tmp_path_factory.mktemp("m") / "light-booster"
-    mlflow.lightgbm.save_model(booster, str(path), input_example=FEATURES.head(2))
-    return LoadedModel(str(path), mlflow.pyfunc.load_model(str(path)))
+    return saved(booster, tmp_path_factory.mktemp("m") / "light-booster", mlflow.lightgbm)
 
 
 def fast_of(model: LoadedModel) -> FastPath:
@@ -242,9 +238,7 @@ def test_models_the_fast_path_would_change_are_left_to_pyfunc(tmp_path: Path) ->
     assert fast is None and "other columns" in verdict
 
     booster = xgboost.train({"max_depth": 2}, xgboost.DMatrix(FEATURES, LABELS), 5)
-    mlflow.xgboost.save_model(booster, str(tmp_path / "booster"), input_example=FEATURES.head(2))
-    model = LoadedModel("x", mlflow.pyfunc.load_model(str(tmp_path / "booster")))
-    fast, verdict = compile_fast_path(model)
+    fast, verdict = compile_fast_path(saved(booster, tmp_path / "booster", mlflow.xgboost))
     assert fast is None and "Booster" in verdict
 
     # Fitted on a categorical column, though the signature says doubles: a frame's categories
