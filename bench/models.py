@@ -1,14 +1,18 @@
 """The benchmark's models: a scaled logistic regression and a 100-tree random forest on
 scikit-learn's breast-cancer data (30 float features), and on request a 100-tree XGBoost
-classifier, registered in a local MLflow registry."""
+classifier and the logistic regression inside a custom pyfunc model (``pyfunc``: what the
+fast path does not take), registered in a local MLflow registry."""
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 
+import cloudpickle
 import mlflow
 import pandas as pd
+from mlflow.models import infer_signature
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -35,6 +39,8 @@ def register_models(names: tuple[str, ...] = ("logreg", "forest")) -> dict[str, 
     registered = {}
     if "xgboost" in names:
         registered["xgboost"] = _register_xgboost(features, labels)
+    if "pyfunc" in names:
+        registered["pyfunc"] = _register_wrapped(features, labels)
     logreg = Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(max_iter=5000))])
     forest = RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1)
     for name, estimator, extra in (
@@ -66,6 +72,32 @@ def _register_xgboost(features: pd.DataFrame, labels: pd.Series) -> BenchModel:
         registered_model_name="bench-xgboost",
     )
     return BenchModel("xgboost", f"models:/bench-xgboost/{info.registered_model_version}")
+
+
+class WrappedPipeline(mlflow.pyfunc.PythonModel):
+    """What many teams log: their own pyfunc model around a fitted pipeline."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def predict(self, context: object, model_input: pd.DataFrame, params: object = None) -> object:
+        return self.pipeline.predict(model_input)
+
+
+def _register_wrapped(features: pd.DataFrame, labels: pd.Series) -> BenchModel:
+    # Pickle the class itself, so a server started from any folder can load it.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    pipeline = Pipeline(
+        [("scale", StandardScaler()), ("logreg", LogisticRegression(max_iter=5000))]
+    )
+    pipeline.fit(features, labels)
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=WrappedPipeline(pipeline),
+        signature=infer_signature(features.head(2), pipeline.predict(features.head(2))),
+        registered_model_name="bench-pyfunc",
+    )
+    return BenchModel("pyfunc", f"models:/bench-pyfunc/{info.registered_model_version}")
 
 
 def _forest_types() -> list[str]:

@@ -40,7 +40,7 @@ def replica(
     ),
     concurrency: Annotated[int, typer.Option(min=1, help="Predictions run at once.")] = 4,
     fast_path: Annotated[
-        bool, typer.Option(help="Predict without pyfunc where that is provably the same.")
+        bool, typer.Option(help="Skip pandas (and pyfunc) where that provably answers the same.")
     ] = True,
     max_batch_rows: Annotated[
         int, typer.Option(min=1, help="Rows of concurrent requests merged into one predict.")

@@ -32,7 +32,8 @@ from servegate.features.join import FeatureJoiner
 from servegate.observability import metrics, request_ids
 from servegate.observability.access_log import log_access
 from servegate.replica.batching import NO_WAIT_BATCHING, Batcher, Batching
-from servegate.replica.codecs import BodyCodec, codec_for, row_count
+from servegate.replica.codecs import BodyCodec, Decoded, codec_for, row_count
+from servegate.replica.double_rows import DoubleRows
 from servegate.replica.encoding import encode_predictions
 from servegate.replica.fastpath import FastPath
 from servegate.replica.load import LoadMeter
@@ -52,11 +53,17 @@ def score(
     model: LoadedModel,
     max_rows: int,
     features: FeatureJoiner | None = None,
+    frames: DoubleRows | None = None,
 ) -> bytes:
     """The request pipeline: decode ▸ features ▸ (enforce signature and) predict ▸ encode.
+    With ``frames``, a request of double columns it decodes with certainty skips MLflow's
+    decoding (``servegate.replica.double_rows``).
 
     Blocking (the feature lookups) and CPU-bound, so it runs in a worker thread."""
-    decoded = codec.decode(body, model)
+    frame = None
+    if frames is not None and codec.content_type == JSON_CONTENT_TYPE:
+        frame = frames.frame(body)
+    decoded = Decoded(frame, None) if frame is not None else codec.decode(body, model)
     if features is not None:
         if not isinstance(decoded.data, pd.DataFrame):
             raise InvalidParameterValue(
@@ -87,6 +94,7 @@ def build_app(
     concurrency: int,
     max_rows: int,
     fast_path: FastPath | None = None,
+    frames: DoubleRows | None = None,
     batching: Batching = NO_WAIT_BATCHING,
     features: FeatureJoiner | None = None,
     metrics_labels: tuple[str, str] = ("", ""),
@@ -94,7 +102,8 @@ def build_app(
 ) -> ASGIApp:
     """The scoring app for a loaded model; predict runs in worker threads, ``concurrency``
     at a time (the rest queue), so the event loop keeps answering health checks. Requests
-    the fast path takes are batched (``servegate.replica.batching``)."""
+    the fast path takes are batched (``servegate.replica.batching``); on the pyfunc path,
+    ``frames`` decodes what it can (``score``)."""
     limiter = anyio.CapacityLimiter(concurrency)
     meter = LoadMeter()
     batcher = None
@@ -139,7 +148,7 @@ def build_app(
             if answer is not None:
                 return answer
         payload = await anyio.to_thread.run_sync(
-            score, codec, body, model, max_rows, features, limiter=limiter
+            score, codec, body, model, max_rows, features, frames, limiter=limiter
         )
         return Response(payload, media_type="application/json")
 

@@ -4,13 +4,11 @@ XGBoost or LightGBM one: ``servegate.replica.xgboost_native``, ``lightgbm_native
 MLflow's pyfunc path builds a DataFrame from the request, enforces the signature column by
 column, and hands the estimator a DataFrame it turns back into an array — milliseconds for
 a microsecond of arithmetic. For the models where the outcome is certain, this path does
-the same work once per request with no pandas at all, for ``dataframe_split``,
-``dataframe_records``, ``instances`` (records) and ``inputs`` (records or columns):
+the same work once per request with no pandas at all:
 
-- the flavor is scikit-learn, the signature is columns only, every column a required
-  ``double``, and there are no params: pyfunc would produce exactly a float64 matrix in
-  signature order, which is what is built here — in column-major order, as pandas lays a
-  DataFrame out, because BLAS rounds a matrix product differently for the other layout;
+- the flavor is scikit-learn, every input a required ``double`` column, and there are no
+  params: the request decodes straight into the float64 matrix, in signature order, that
+  pyfunc's frame would hold (``servegate.replica.double_rows``);
 - the estimator reads columns by position (scikit-learn's own estimators, no
   ``ColumnTransformer`` or ``FunctionTransformer``, no pandas output) and was fitted on the
   signature's columns in the signature's order, so an array is the same input as the
@@ -32,17 +30,16 @@ raises, so errors read exactly as they always did.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
 import sklearn
-from mlflow.types.schema import ColSpec, DataType
 from sklearn.pipeline import Pipeline
 
 from servegate.replica import lightgbm_native, xgboost_native
+from servegate.replica.double_rows import DoubleRows, double_rows
 from servegate.replica.model import LoadedModel
 
 # Estimators that select or rewrite columns by name: an array is not the same input to them.
@@ -97,81 +94,17 @@ _BOOSTERS = {
     "xgboost": xgboost_native.native_predict,
     "lightgbm": lightgbm_native.native_predict,
 }
-_NUMBER_TYPES = (int, float)  # bool is a subclass of int: excluded explicitly below
 
 
 @dataclass(frozen=True)
 class FastPath:
-    columns: tuple[str, ...]
+    rows: DoubleRows
     predict: Callable[[np.ndarray], Any]
     row_exact: bool  # batching cannot change any row's answer (see ``ROW_EXACT``)
 
     def decode(self, body: bytes) -> np.ndarray | None:
         """The request as a float64 matrix in signature order, or None if not certain."""
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(payload, dict) or len(payload) != 1:
-            return None  # params, or several inputs: the pyfunc path decides
-        if "dataframe_split" in payload:
-            return self._split(payload["dataframe_split"])
-        if "dataframe_records" in payload:
-            return self._records(payload["dataframe_records"])
-        if "instances" in payload:
-            return self._records(payload["instances"])
-        if "inputs" in payload:
-            inputs = payload["inputs"]
-            return self._columns(inputs) if isinstance(inputs, dict) else self._records(inputs)
-        return None
-
-    def _split(self, split: Any) -> np.ndarray | None:
-        if not isinstance(split, dict) or set(split) - {"columns", "data", "index"}:
-            return None
-        columns, rows = split.get("columns"), split.get("data")
-        if not isinstance(columns, list) or not isinstance(rows, list) or not rows:
-            return None
-        if len(columns) != len(self.columns) or set(columns) != set(self.columns):
-            return None
-        if any(not isinstance(row, list) or len(row) != len(columns) for row in rows):
-            return None
-        matrix = _numbers(rows)
-        if matrix is None:
-            return None
-        if tuple(columns) != self.columns:
-            position = {name: index for index, name in enumerate(columns)}
-            matrix = matrix[:, [position[name] for name in self.columns]]
-        return matrix
-
-    def _records(self, records: Any) -> np.ndarray | None:
-        if not isinstance(records, list) or not records:
-            return None
-        expected = set(self.columns)
-        if any(not isinstance(record, dict) or record.keys() != expected for record in records):
-            return None
-        return _numbers([[record[name] for name in self.columns] for record in records])
-
-    def _columns(self, columns: dict[str, Any]) -> np.ndarray | None:
-        """``{"column": [values...], ...}``: every signature column, equally long lists."""
-        if columns.keys() != set(self.columns):
-            return None
-        values = [columns[name] for name in self.columns]
-        if any(not isinstance(column, list) for column in values):
-            return None
-        if not values[0] or any(len(column) != len(values[0]) for column in values):
-            return None
-        matrix = _numbers(values)
-        return None if matrix is None else np.asfortranarray(matrix.T)
-
-
-def _numbers(rows: Sequence[Sequence[Any]]) -> np.ndarray | None:
-    """Rows of JSON numbers (ints or floats, no booleans, no nulls) as a column-major
-    float64 matrix, else None."""
-    for row in rows:
-        for value in row:
-            if type(value) not in _NUMBER_TYPES:
-                return None
-    return np.array(rows, dtype=np.float64, order="F")
+        return self.rows.matrix(body)
 
 
 def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
@@ -180,17 +113,13 @@ def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
         return None, f"the flavor is {model.flavor}, not sklearn, xgboost or lightgbm"
     if model.takes_params:
         return None, "the signature declares params"
-    schema = model.input_schema
-    if schema is None or not schema.has_input_names():
-        return None, "the signature does not name its input columns"
-    columns = []
-    for spec in schema.inputs:
-        if not isinstance(spec, ColSpec) or spec.type != DataType.double or not spec.required:
-            return None, f"input '{spec.name}' is not a required double column"
-        columns.append(spec.name)
+    rows = double_rows(model.input_schema)
+    if isinstance(rows, str):
+        return None, rows
+    columns = rows.columns
     estimator = model.pyfunc.get_raw_model()
     if model.flavor in _BOOSTERS:
-        native = _BOOSTERS[model.flavor](estimator, tuple(columns))
+        native = _BOOSTERS[model.flavor](estimator, columns)
         if isinstance(native, str):
             return None, native
         predict, how = native
@@ -201,7 +130,7 @@ def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
         if predict is None:
             return None, f"the estimator has no {predict_fn}"
         fitted_on = getattr(estimator, "feature_names_in_", None)
-        if fitted_on is not None and tuple(fitted_on) != tuple(columns):
+        if fitted_on is not None and tuple(fitted_on) != columns:
             return None, "the estimator was fitted on other columns than the signature's"
         if reason := _reads_names(estimator):
             return None, reason
@@ -214,7 +143,7 @@ def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
     # too) warns on every array; the matrix is in the signature's order, as pyfunc's frame is.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
     verdict = f"on ({len(columns)} double columns, {detail})"
-    return FastPath(tuple(columns), predict, row_exact), verdict
+    return FastPath(rows, predict, row_exact), verdict
 
 
 def _checked_here(estimator: Any, predict_fn: str) -> Callable[[np.ndarray], Any] | None:

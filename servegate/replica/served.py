@@ -26,6 +26,7 @@ from servegate.observability import metrics
 from servegate.replica.app import build_app
 from servegate.replica.batching import NO_WAIT_BATCHING, Batching
 from servegate.replica.buildlog import BuildLog
+from servegate.replica.double_rows import DoubleRows, double_rows
 from servegate.replica.fastpath import compile_fast_path
 from servegate.replica.feature_serving import build_feature_serving_app
 from servegate.replica.memory import settle_after_loading
@@ -140,16 +141,21 @@ def _model_app(
     if joiner is not None:
         build_log.write(f"feature lookups: {describe_features(joiner)}")
         joiner.on_read = metrics.FEATURE_LOOKUP.labels(*options.metrics_labels).observe
-    fast = None
+    fast, frames = None, None
     if options.fast_path and joiner is None:
         fast, verdict = compile_fast_path(model)
         build_log.write(f"fast path: {verdict}")
+    rows = double_rows(model.input_schema)
+    if options.fast_path and fast is None and isinstance(rows, DoubleRows):
+        frames = rows
+        build_log.write(f"pyfunc path: {len(rows.columns)} double columns decoded directly")
     app = build_app(
         model,
         options.max_request_bytes,
         options.concurrency,
         options.max_rows,
         fast,
+        frames,
         options.batching,
         joiner,
         options.metrics_labels,

@@ -15,10 +15,8 @@ import pandas as pd
 import pytest
 import xgboost
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from mlflow.models import infer_signature
 from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -32,9 +30,7 @@ from servegate.replica.encoding import encode_predictions
 from servegate.replica.fastpath import FastPath, compile_fast_path
 from servegate.replica.model import LoadedModel
 from tests.models import FOREST_TYPES
-
-FEATURES, LABELS = load_breast_cancer(return_X_y=True, as_frame=True)
-COLUMNS = list(FEATURES.columns)
+from tests.replica.bodies import COLUMNS, FEATURES, LABELS, requests
 
 
 def saved(
@@ -120,50 +116,6 @@ def fast_answer(fast: FastPath, body: bytes) -> bytes | None:
         return encode_predictions(fast.predict(rows))
     except ValueError:
         return None
-
-
-MATRIX = FEATURES.to_numpy()
-# Realistic rows (a patient's features, scaled a little), so probabilities are not all 0 or 1
-# and any difference in the arithmetic shows; sometimes whole numbers, as clients send them.
-row_numbers = st.builds(
-    lambda index, scale, whole: [
-        round(value * scale) if whole else float(value * scale) for value in MATRIX[index]
-    ],
-    st.integers(0, len(MATRIX) - 1),
-    st.floats(0.5, 2.0),
-    st.booleans(),
-)
-mistakes = st.sampled_from([True, False, None, "12.5", "abc", [1.0], {"x": 1}, 1e300])
-
-
-@st.composite
-def requests(draw: st.DrawFn) -> bytes:
-    """Up to 40 rows of numbers; sometimes one value, or the columns, are what a client gets
-    wrong."""
-    rows = draw(st.lists(row_numbers, min_size=1, max_size=40))
-    if draw(st.integers(0, 3)) == 0:
-        row, column = draw(st.integers(0, len(rows) - 1)), draw(st.integers(0, 29))
-        rows[row][column] = draw(mistakes)
-    columns = list(COLUMNS)
-    if draw(st.booleans()):
-        columns = draw(st.permutations(columns))
-    change = draw(st.sampled_from(["none", "none", "drop", "extra", "rename"]))
-    if change == "drop":
-        index = draw(st.integers(0, 29))
-        columns, rows = columns[:index] + columns[index + 1 :], [r[:29] for r in rows]
-    elif change == "extra":
-        columns, rows = [*columns, "extra"], [[*r, 1.0] for r in rows]
-    elif change == "rename":
-        columns = ["renamed", *columns[1:]]
-    form = draw(st.sampled_from(["split", "records", "instances", "inputs", "columns"]))
-    if form == "split":
-        return orjson.dumps({"dataframe_split": {"columns": columns, "data": rows}})
-    records = [dict(zip(columns, row, strict=True)) for row in rows]
-    if form == "columns":
-        by_column = {name: [record[name] for record in records] for name in columns}
-        return orjson.dumps({"inputs": by_column})
-    key = {"records": "dataframe_records", "instances": "instances", "inputs": "inputs"}[form]
-    return orjson.dumps({key: records})
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,0 +1,116 @@
+"""A request of double columns decoded without MLflow's decoding is, to the model, exactly the
+frame MLflow's decoding and pyfunc's enforcement would hand it, or left to MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import orjson
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from mlflow.models import infer_signature
+
+from servegate.errors import ServegateError
+from servegate.replica.codecs import codec_for
+from servegate.replica.double_rows import DoubleRows, double_rows
+from servegate.replica.model import LoadedModel
+from tests.replica.bodies import COLUMNS, FEATURES, requests
+
+
+class Echo(mlflow.pyfunc.PythonModel):
+    """Answers the frame it was handed: what the model sees."""
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):  # type: ignore[no-untyped-def]
+        return model_input
+
+
+@pytest.fixture(scope="module")
+def echo(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    path = tmp_path_factory.mktemp("m") / "echo"
+    sample = FEATURES.head(2)
+    mlflow.pyfunc.save_model(
+        str(path), python_model=Echo(), signature=infer_signature(sample, sample)
+    )
+    return LoadedModel(str(path), mlflow.pyfunc.load_model(str(path)))
+
+
+def frames_of(model: LoadedModel) -> DoubleRows:
+    rows = double_rows(model.input_schema)
+    assert isinstance(rows, DoubleRows), rows
+    return rows
+
+
+def seen_by_mlflow(model: LoadedModel, body: bytes) -> pd.DataFrame | None:
+    """What the model is handed through MLflow's decoding, or None where that refuses."""
+    try:
+        decoded = codec_for("application/json").decode(body, model)
+        return model.predict(decoded.data, None)
+    except ServegateError:
+        return None
+
+
+def assert_same_frame(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(
+        got, expected, check_exact=True, check_index_type=True, check_column_type=True
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=requests())
+def test_a_decoded_frame_is_what_mlflow_hands_the_model(echo: LoadedModel, body: bytes) -> None:
+    frame = frames_of(echo).frame(body)
+    if frame is None:
+        return
+    expected = seen_by_mlflow(echo, body)
+    assert expected is not None, "decoded a request MLflow refuses"
+    assert_same_frame(echo.predict(frame, None), expected)
+
+
+def test_the_plain_requests_are_decoded(echo: LoadedModel) -> None:
+    """It must not leave everything to MLflow: what clients send, in any column order, with
+    pandas' index or one the client chose, decodes."""
+    frames = frames_of(echo)
+    sample = FEATURES.sample(20, random_state=1)
+    shuffled = sample[list(reversed(COLUMNS))]
+    labelled = sample.set_axis([f"patient-{n}" for n in range(20)])
+    bodies = [
+        orjson.dumps({"dataframe_split": orjson.loads(sample.to_json(orient="split"))}),
+        orjson.dumps({"dataframe_split": orjson.loads(shuffled.to_json(orient="split"))}),
+        orjson.dumps({"dataframe_split": orjson.loads(labelled.to_json(orient="split"))}),
+        orjson.dumps({"dataframe_split": {"columns": COLUMNS, "data": sample.values.tolist()}}),
+        orjson.dumps({"dataframe_records": orjson.loads(sample.to_json(orient="records"))}),
+        orjson.dumps({"dataframe_records": [dict.fromkeys(COLUMNS, 1)]}),  # integers
+        orjson.dumps({"instances": orjson.loads(sample.to_json(orient="records"))}),
+        orjson.dumps({"inputs": orjson.loads(sample.to_json(orient="records"))}),
+        orjson.dumps({"inputs": {c: sample[c].tolist() for c in COLUMNS}}),
+    ]
+    for body in bodies:
+        frame = frames.frame(body)
+        assert frame is not None, body[:80]
+        expected = seen_by_mlflow(echo, body)
+        assert expected is not None
+        assert_same_frame(echo.predict(frame, None), expected)
+    assert list(frames.frame(bodies[2]).index) == [f"patient-{n}" for n in range(20)]
+
+
+def test_what_only_mlflow_decodes_is_left_to_it(echo: LoadedModel, tmp_path: Path) -> None:
+    frames = frames_of(echo)
+    record = dict.fromkeys(COLUMNS, 1.0)
+    for body in (
+        orjson.dumps({"dataframe_records": [record], "params": {"a": 1}}),
+        orjson.dumps({"dataframe_records": [record | {"mean radius": "12.5"}]}),
+        orjson.dumps({"dataframe_records": [record | {"mean radius": None}]}),
+        orjson.dumps(
+            {"dataframe_split": {"columns": COLUMNS, "data": [[1.0] * 30], "index": [0, 1]}}
+        ),
+        b'{"dataframe_records": [{"mean radius": NaN}]}',
+    ):
+        assert frames.frame(body) is None, body[:80]
+        assert frames.matrix(body) is None, body[:80]  # nor does the fast path take it
+    sample = FEATURES.head(2).astype({"mean radius": "float32"})
+    path = tmp_path / "float32"
+    mlflow.pyfunc.save_model(str(path), python_model=Echo(), signature=infer_signature(sample))
+    schema = mlflow.pyfunc.load_model(str(path)).metadata.get_input_schema()
+    assert double_rows(schema) == "input 'mean radius' is not a required double column"
