@@ -39,6 +39,7 @@ from servegate.replica.fastpath import FastPath
 from servegate.replica.load import LoadMeter
 from servegate.replica.model import LoadedModel
 from servegate.replica.oip_routes import oip_routes
+from servegate.replica.prediction_slots import PredictionSlots
 from servegate.short_route import Endpoint
 
 logger = logging.getLogger(__name__)
@@ -100,11 +101,12 @@ def build_app(
     metrics_labels: tuple[str, str] = ("", ""),
     access_log: bool = False,
 ) -> ASGIApp:
-    """The scoring app for a loaded model; predict runs in worker threads, ``concurrency``
-    at a time (the rest queue), so the event loop keeps answering health checks. Requests
+    """The scoring app for a loaded model; predict runs in worker threads, up to
+    ``concurrency`` at a time while predictions wait (``servegate.replica.prediction_slots``;
+    the rest queue), so the event loop keeps answering health checks. Requests
     the fast path takes are batched (``servegate.replica.batching``); on the pyfunc path,
     ``frames`` decodes what it can (``score``)."""
-    limiter = anyio.CapacityLimiter(concurrency)
+    slots = PredictionSlots(concurrency)
     meter = LoadMeter()
     batcher = None
     if fast_path is not None:
@@ -147,12 +149,10 @@ def build_app(
             answer = await fast_answer(body)
             if answer is not None:
                 return answer
-        payload = await anyio.to_thread.run_sync(
-            score, codec, body, model, max_rows, features, frames, limiter=limiter
-        )
+        payload = await slots.run(score, codec, body, model, max_rows, features, frames)
         return Response(payload, media_type="application/json")
 
-    protocol = oip_routes(model, limiter, meter, max_request_bytes, max_rows, features)
+    protocol = oip_routes(model, slots, meter, max_request_bytes, max_rows, features)
     return replica_app(invocations, meter, metrics_labels, access_log, protocol)
 
 

@@ -6,7 +6,6 @@ caller calls it; behind the gateway, the endpoint and the served model.
 
 from __future__ import annotations
 
-import anyio
 import pandas as pd
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,13 +19,14 @@ from servegate.observability import request_ids
 from servegate.replica import oip
 from servegate.replica.load import LoadMeter
 from servegate.replica.model import LoadedModel
+from servegate.replica.prediction_slots import PredictionSlots
 
 PLATFORM = "mlflow"
 
 
 def oip_routes(
     model: LoadedModel,
-    limiter: anyio.CapacityLimiter,
+    slots: PredictionSlots,
     meter: LoadMeter,
     max_request_bytes: int,
     max_rows: int,
@@ -80,7 +80,7 @@ def oip_routes(
     async def answer(request: Request) -> Response:
         body = await read_limited_body(request, max_request_bytes)
         parsed = oip.parse_request(body, request.headers.get(oip.HEADER_LENGTH))
-        outputs = await anyio.to_thread.run_sync(predict, parsed, limiter=limiter)
+        outputs = await slots.run(predict, parsed)
         encoded, header_length = oip.infer_response(
             parsed, outputs, request.path_params["model"], request.path_params.get("version")
         )
