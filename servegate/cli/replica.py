@@ -38,7 +38,12 @@ def replica(
     max_rows: Annotated[int, typer.Option(min=1, help="More rows in one request get 400.")] = (
         MAX_ROWS_PER_REQUEST
     ),
-    concurrency: Annotated[int, typer.Option(min=1, help="Predictions run at once.")] = 4,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Predictions run at once while they wait (one while they compute)."
+        ),
+    ] = 4,
     fast_path: Annotated[
         bool, typer.Option(help="Skip pandas (and pyfunc) where that provably answers the same.")
     ] = True,
