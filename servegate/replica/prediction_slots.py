@@ -30,8 +30,10 @@ WAITED = 1 / 3  # a lone call on the CPU for less than this share of its wall ti
 
 
 class PredictionSlots:
-    def __init__(self, most: int) -> None:
+    def __init__(self, most: int, cpu_clock: Callable[[], float] = time.thread_time) -> None:
+        """``cpu_clock`` reads the CPU time of the thread calling it."""
         self.most = most
+        self._cpu_clock = cpu_clock
         self.limiter = anyio.CapacityLimiter(1)
         self._lock = threading.Lock()
         self._running = 0
@@ -55,12 +57,12 @@ class PredictionSlots:
             self._running += 1
             self._started += 1
             started, alone = self._started, self._running == 1
-        wall, cpu = time.perf_counter(), time.thread_time()
+        wall, cpu = time.perf_counter(), self._cpu_clock()
         try:
             result = function(*args)
         finally:
             with self._lock:
                 self._running -= 1
                 alone = alone and self._started == started
-        wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+        wall, cpu = time.perf_counter() - wall, self._cpu_clock() - cpu
         return result, (cpu / wall if alone and wall > 0 else None)

@@ -14,8 +14,11 @@ from servegate.replica.prediction_slots import PredictionSlots
 
 
 class Model:
-    """A predict that computes (spins on the CPU) or waits (sleeps), counting how many of
-    its calls run at once."""
+    """A predict that waits (sleeps) or computes, counting how many of its calls run at once.
+
+    Computing is told through the CPU clock the slots read: the thread's CPU time keeps pace
+    with the wall clock while the call runs. (A thread spinning for real gets whatever share of
+    a shared machine the scheduler gives it, which is not the test's to decide.)"""
 
     def __init__(self) -> None:
         self.waits = False
@@ -23,17 +26,15 @@ class Model:
         self.most_at_once = 0
         self._lock = threading.Lock()
 
+    def cpu_clock(self) -> float:
+        return time.thread_time() if self.waits else time.perf_counter()
+
     def predict(self) -> str:
         with self._lock:
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
         try:
-            if self.waits:
-                time.sleep(0.05)
-            else:
-                until = time.thread_time() + 0.02
-                while time.thread_time() < until:
-                    pass
+            time.sleep(0.05 if self.waits else 0.02)
             return "answer"
         finally:
             with self._lock:
@@ -56,14 +57,16 @@ def calls_at_once(slots: PredictionSlots, predict: Callable[[], str], count: int
 
 
 def test_predictions_that_compute_run_one_at_a_time() -> None:
-    model, slots = Model(), PredictionSlots(4)
+    model = Model()
+    slots = PredictionSlots(4, model.cpu_clock)
     assert calls_at_once(slots, model.predict, 8) == ["answer"] * 8
     assert model.most_at_once == 1
     assert slots.limiter.total_tokens == 1
 
 
 def test_predictions_that_wait_run_together_up_to_the_concurrency() -> None:
-    model, slots = Model(), PredictionSlots(4)
+    model = Model()
+    slots = PredictionSlots(4, model.cpu_clock)
     model.waits = True
     assert calls_at_once(slots, model.predict, 1) == ["answer"]  # alone: it waited
     assert calls_at_once(slots, model.predict, 12) == ["answer"] * 12
@@ -71,7 +74,8 @@ def test_predictions_that_wait_run_together_up_to_the_concurrency() -> None:
 
 
 def test_the_limit_follows_what_lone_calls_show() -> None:
-    model, slots = Model(), PredictionSlots(4)
+    model = Model()
+    slots = PredictionSlots(4, model.cpu_clock)
     model.waits = True
     calls_at_once(slots, model.predict, 1)
     assert slots.limiter.total_tokens == 4
