@@ -11,6 +11,11 @@ path predicts on the matrix (``servegate.replica.fastpath``), the pyfunc path on
 it. A request this cannot decode with certainty (another format, params, a missing or extra
 column, a value that is not a JSON number) gets ``None`` and MLflow's decoding, so errors
 read exactly as they always did.
+
+For the fast path, ``long`` columns may stand beside double ones: pyfunc's frame then mixes
+int64 and float64 columns, which scikit-learn turns into one float64 array, and a whole number
+below 2**53 is the same float64 whichever way it came. A value that is not such a whole
+number (MLflow would cut 2.5 to 2) leaves the request to MLflow.
 """
 
 from __future__ import annotations
@@ -25,16 +30,25 @@ import pandas as pd
 from mlflow.types.schema import ColSpec, DataType, Schema
 
 _NUMBER_TYPES = (int, float)  # bool is a subclass of int: excluded by the exact type check
+_EXACT_WHOLE = 2.0**53  # a whole number smaller than this in size is exactly a float64
 
 
 @dataclass(frozen=True)
 class DoubleRows:
     columns: tuple[str, ...]
+    whole: tuple[int, ...] = ()  # positions of the long columns
 
     def matrix(self, body: bytes) -> np.ndarray | None:
         """The request as a float64 matrix in signature order, or None if not certain."""
         payload = _single_input(body)
-        return None if payload is None else self._rows(payload)
+        matrix = None if payload is None else self._rows(payload)
+        if matrix is None or not self.whole:
+            return matrix
+        longs = matrix[:, self.whole]
+        if not (np.all(np.abs(longs) < _EXACT_WHOLE) and np.all(np.floor(longs) == longs)):
+            return None
+        matrix[:, self.whole] = longs + 0.0  # -0.0 is 0 as a long
+        return matrix
 
     def frame(self, body: bytes) -> pd.DataFrame | None:
         """The request as the frame pyfunc would hand the model, or None if not certain; a
@@ -100,14 +114,20 @@ class DoubleRows:
         return None if matrix is None else np.asfortranarray(matrix.T)
 
 
-def double_rows(schema: Schema | None) -> DoubleRows | str:
-    """The decoder for a signature of required double columns, or why there is none."""
+def double_rows(schema: Schema | None, longs: bool = False) -> DoubleRows | str:
+    """The decoder for a signature of required double columns (with ``longs``, long columns
+    too, beside at least one double), or why there is none."""
     if schema is None or not schema.has_input_names():
         return "the signature does not name its input columns"
+    kinds = (DataType.double, DataType.long) if longs else (DataType.double,)
     for spec in schema.inputs:
-        if not isinstance(spec, ColSpec) or spec.type != DataType.double or not spec.required:
-            return f"input '{spec.name}' is not a required double column"
-    return DoubleRows(tuple(spec.name for spec in schema.inputs))
+        if not isinstance(spec, ColSpec) or spec.type not in kinds or not spec.required:
+            wanted = "double or long" if longs else "double"
+            return f"input '{spec.name}' is not a required {wanted} column"
+    whole = tuple(i for i, spec in enumerate(schema.inputs) if spec.type == DataType.long)
+    if len(whole) == len(schema.inputs):
+        return "every input is a long column: the model would be handed integers"
+    return DoubleRows(tuple(spec.name for spec in schema.inputs), whole)
 
 
 def _single_input(body: bytes) -> dict[str, Any] | None:

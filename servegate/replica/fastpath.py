@@ -6,9 +6,10 @@ column, and hands the estimator a DataFrame it turns back into an array — mill
 a microsecond of arithmetic. For the models where the outcome is certain, this path does
 the same work once per request with no pandas at all:
 
-- the flavor is scikit-learn, every input a required ``double`` column, and there are no
-  params: the request decodes straight into the float64 matrix, in signature order, that
-  pyfunc's frame would hold (``servegate.replica.double_rows``);
+- the flavor is scikit-learn, every input a required ``double`` column (or ``long``, beside
+  doubles), and there are no params: the request decodes straight into the float64 matrix,
+  in signature order, that the estimator would make of pyfunc's frame
+  (``servegate.replica.double_rows``);
 - the estimator reads columns by position (scikit-learn's own estimators, no
   ``ColumnTransformer`` or ``FunctionTransformer``, no pandas output) and was fitted on the
   signature's columns in the signature's order, so an array is the same input as the
@@ -113,7 +114,7 @@ def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
         return None, f"the flavor is {model.flavor}, not sklearn, xgboost or lightgbm"
     if model.takes_params:
         return None, "the signature declares params"
-    rows = double_rows(model.input_schema)
+    rows = double_rows(model.input_schema, longs=model.flavor == "sklearn")
     if isinstance(rows, str):
         return None, rows
     columns = rows.columns
@@ -142,7 +143,10 @@ def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
     # Fitted on a DataFrame, scikit-learn's validation (which LightGBM's scikit-learn API uses
     # too) warns on every array; the matrix is in the signature's order, as pyfunc's frame is.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
-    verdict = f"on ({len(columns)} double columns, {detail})"
+    kinds = f"{len(columns)} double columns"
+    if rows.whole:
+        kinds = f"{len(columns) - len(rows.whole)} double and {len(rows.whole)} long columns"
+    verdict = f"on ({kinds}, {detail})"
     return FastPath(rows, predict, row_exact), verdict
 
 

@@ -32,12 +32,21 @@ from servegate.replica.model import LoadedModel
 from tests.models import FOREST_TYPES
 from tests.replica.bodies import COLUMNS, FEATURES, LABELS, requests
 
+# Three counts among the features: their signature columns are long, the rest double.
+COUNTED = FEATURES.astype(
+    {"mean radius": "int64", "mean texture": "int64", "worst area": "int64"}, errors="raise"
+)
+
 
 def saved(
-    estimator: object, path: Path, flavor: Any = mlflow.sklearn, **extra: object
+    estimator: object,
+    path: Path,
+    flavor: Any = mlflow.sklearn,
+    example: pd.DataFrame = FEATURES,
+    **extra: object,
 ) -> LoadedModel:
     """``estimator`` saved by its MLflow ``flavor`` and loaded back as a replica loads it."""
-    flavor.save_model(estimator, str(path), input_example=FEATURES.head(2), **extra)
+    flavor.save_model(estimator, str(path), input_example=example.head(2), **extra)
     return LoadedModel(str(path), mlflow.pyfunc.load_model(str(path)))
 
 
@@ -47,25 +56,46 @@ def logreg(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     return saved(pipeline.fit(FEATURES, LABELS), tmp_path_factory.mktemp("m") / "logreg")
 
 
-@pytest.fixture(scope="module")
-def proba(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
-    """Probabilities, not labels: any difference in the arithmetic would show."""
+def proba_pipeline(frame: pd.DataFrame, path: Path) -> LoadedModel:
+    """Probabilities of a scaled logistic regression, not labels: any difference in the
+    arithmetic would show."""
     pipeline = Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(C=0.05))])
     return saved(
-        pipeline.fit(FEATURES, LABELS),
-        tmp_path_factory.mktemp("m") / "proba",
-        pyfunc_predict_fn="predict_proba",
+        pipeline.fit(frame, LABELS), path, example=frame, pyfunc_predict_fn="predict_proba"
     )
+
+
+def small_forest(frame: pd.DataFrame, path: Path, **extra: object) -> LoadedModel:
+    estimator = RandomForestClassifier(n_estimators=20, random_state=0, n_jobs=1)
+    return saved(
+        estimator.fit(frame, LABELS),
+        path,
+        example=frame,
+        skops_trusted_types=FOREST_TYPES,
+        **extra,
+    )
+
+
+@pytest.fixture(scope="module")
+def proba(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    return proba_pipeline(FEATURES, tmp_path_factory.mktemp("m") / "proba")
 
 
 @pytest.fixture(scope="module")
 def forest(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
-    estimator = RandomForestClassifier(n_estimators=20, random_state=0, n_jobs=1)
-    return saved(
-        estimator.fit(FEATURES, LABELS),
-        tmp_path_factory.mktemp("m") / "forest",
-        skops_trusted_types=FOREST_TYPES,
-    )
+    return small_forest(FEATURES, tmp_path_factory.mktemp("m") / "forest")
+
+
+@pytest.fixture(scope="module")
+def counted(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """Fitted on doubles and counts (long columns)."""
+    return proba_pipeline(COUNTED, tmp_path_factory.mktemp("m") / "counted")
+
+
+@pytest.fixture(scope="module")
+def counted_forest(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    path = tmp_path_factory.mktemp("m") / "counted-forest"
+    return small_forest(COUNTED, path, pyfunc_predict_fn="predict_proba")
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +157,11 @@ def test_fast_path_answers_as_pyfunc_does_or_defers(
     boosted: LoadedModel,
     light: LoadedModel,
     light_booster: LoadedModel,
+    counted: LoadedModel,
+    counted_forest: LoadedModel,
     body: bytes,
 ) -> None:
-    for model in (logreg, proba, forest, boosted, light, light_booster):
+    for model in (logreg, proba, forest, boosted, light, light_booster, counted, counted_forest):
         fast = fast_answer(fast_of(model), body)
         if fast is not None:
             assert fast == pyfunc_answer(model, body)
@@ -154,6 +186,45 @@ def test_fast_path_takes_the_plain_requests(kind: str, request: pytest.FixtureRe
     for body in bodies:
         answer = fast_answer(fast, body)
         assert answer is not None and answer == pyfunc_answer(model, body)
+
+
+@pytest.mark.parametrize("kind", ["counted", "counted_forest"])
+def test_counts_beside_doubles_go_fast(kind: str, request: pytest.FixtureRequest) -> None:
+    """Long columns beside double ones: whole numbers go fast and answer as pyfunc does; a
+    value pyfunc would cut to a whole number, or one float64 cannot hold exactly, does not."""
+    model: LoadedModel = request.getfixturevalue(kind)
+    fast, verdict = compile_fast_path(model)
+    assert fast is not None and verdict.startswith("on (27 double and 3 long columns"), verdict
+    sample = COUNTED.sample(20, random_state=2)
+    bodies = [
+        orjson.dumps({"dataframe_split": orjson.loads(sample.to_json(orient="split"))}),
+        orjson.dumps({"dataframe_records": orjson.loads(sample.to_json(orient="records"))}),
+        orjson.dumps({"inputs": {c: sample[c].tolist() for c in COLUMNS}}),
+        orjson.dumps({"dataframe_records": [dict.fromkeys(COLUMNS, 12.0)]}),  # 12.0 is whole
+        orjson.dumps({"dataframe_records": [dict.fromkeys(COLUMNS, -0.0)]}),
+    ]
+    for body in bodies:
+        answer = fast_answer(fast, body)
+        assert answer is not None and answer == pyfunc_answer(model, body), body[:80]
+    # -0.0 is 0 in pyfunc's int64 column, and stays -0.0 in a double one.
+    signs = np.signbit(fast.decode(bodies[-1]))[0]
+    longs = [COLUMNS.index(name) for name in ("mean radius", "mean texture", "worst area")]
+    assert not signs[longs].any() and signs.sum() == len(COLUMNS) - len(longs)
+    record = orjson.loads(sample.head(1).to_json(orient="records"))[0]
+    for value in (12.5, 2**53 + 1, -(2**60)):
+        body = orjson.dumps({"dataframe_records": [record | {"worst area": value}]})
+        assert fast.decode(body) is None, value
+
+
+def test_a_model_of_counts_only_is_left_to_pyfunc(tmp_path: Path) -> None:
+    """Given only long columns, pyfunc hands scikit-learn integers, not float64."""
+    counts = COUNTED[["mean radius", "mean texture", "worst area"]]
+    pipeline = Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression())])
+    model = saved(pipeline.fit(counts, LABELS), tmp_path / "counts", example=counts)
+    assert compile_fast_path(model) == (
+        None,
+        "every input is a long column: the model would be handed integers",
+    )
 
 
 def test_what_a_step_would_refuse_is_left_to_pyfunc(
