@@ -52,7 +52,9 @@ class DoubleRows:
 
     def frame(self, body: bytes) -> pd.DataFrame | None:
         """The request as the frame pyfunc would hand the model, or None if not certain; a
-        ``dataframe_split`` keeps its ``index``, as MLflow's decoding does."""
+        ``dataframe_split`` keeps its ``index``, as MLflow's decoding does. Only for a decoder
+        without long columns: pyfunc's frame holds integers there, this one floats."""
+        assert not self.whole, "a frame of long columns would hold floats"
         payload = _single_input(body)
         if payload is None or (rows := self._rows(payload)) is None:
             return None

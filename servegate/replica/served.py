@@ -145,10 +145,11 @@ def _model_app(
     if options.fast_path and joiner is None:
         fast, verdict = compile_fast_path(model)
         build_log.write(f"fast path: {verdict}")
-    rows = double_rows(model.input_schema)
-    if options.fast_path and fast is None and isinstance(rows, DoubleRows):
-        frames = rows
-        build_log.write(f"pyfunc path: {len(rows.columns)} double columns decoded directly")
+    if options.fast_path and fast is None:
+        decoder = double_rows(model.input_schema)
+        if isinstance(decoder, DoubleRows):
+            frames = decoder
+            build_log.write(f"pyfunc path: {len(decoder.columns)} double columns decoded directly")
     app = build_app(
         model,
         options.max_request_bytes,
