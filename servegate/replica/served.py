@@ -24,6 +24,7 @@ from servegate.features.spec import METADATA_KEY, FeatureSpec
 from servegate.features.tables import tables_from_json
 from servegate.observability import metrics
 from servegate.replica.app import build_app
+from servegate.replica.array_questions import answer_arrays_at_once
 from servegate.replica.batching import NO_WAIT_BATCHING, Batching
 from servegate.replica.buildlog import BuildLog
 from servegate.replica.double_rows import DoubleRows, double_rows
@@ -142,6 +143,8 @@ def _model_app(
         build_log.write(f"feature lookups: {describe_features(joiner)}")
         joiner.on_read = metrics.FEATURE_LOOKUP.labels(*options.metrics_labels).observe
     fast, frames = None, None
+    if options.fast_path:
+        build_log.write(f"scikit-learn's dataframe questions: {answer_arrays_at_once()}")
     if options.fast_path and joiner is None:
         fast, verdict = compile_fast_path(model)
         build_log.write(f"fast path: {verdict}")

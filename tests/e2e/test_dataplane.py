@@ -250,6 +250,7 @@ def test_batched_fast_path_through_an_endpoint(gateway: GatewayProcess) -> None:
     assert (shown["max_batch_rows"], shown["max_batch_wait_ms"]) == (16, 2)
     build_log = gateway.api("GET", f"{BASE}/dp-batched/served-models/f/build-logs").json()["logs"]
     assert "fast path: on" in build_log and "batched" in build_log
+    assert "dataframe questions: numpy arrays answered at once" in build_log
 
     requests_ = [forest.sample.iloc[i : i + 1 + i % 3] for i in range(24)]
 
