@@ -6,13 +6,26 @@ runs, the requests that arrive queue up, and the next call takes all of them (up
 predicts 32 rows in the time of one, so under load this multiplies throughput; idle, it
 costs nothing. ``max_wait_s`` (default 0) optionally holds a batch open to gather more.
 
-Under load the next call waits, at most a tenth of a call's time (``COMPANY_WAIT_SHARE``),
-for the clients the last call answered to come back with their next requests, to be predicted
-with those already queued. Without it, clients in a closed loop settle into groups: while one
-group's call runs the other's requests queue, each call takes one group, and a forest at 8
-connections predicts 4 rows per call at half the throughput it has when all 8 share a call
-(bench: 400 against 800 requests/s, either way from one run to the next). Alone, a request is
-never held: a call that answered one request with nothing queued expects no company.
+Under load the next call waits for the clients the last call answered to come back with
+their next requests, to be predicted with those already queued. Without it, clients in a
+closed loop settle into groups: while one group's call runs the other's requests queue, each
+call takes one group, and a forest at 8 connections predicts 4 rows per call at half the
+throughput it has when all 8 share a call (bench: 400 against 800 requests/s, either way from
+one run to the next). Behind a gateway, which passes a call's answers on and the next
+requests in one at a time, the first of them is back only after a while and the rest follow
+close behind: 64 connections to a forest came back over ~4 ms after a 6 ms call, so a call
+that waited a tenth of its time took 34 rows where one waiting 4 ms would have taken 64 (a
+quarter more requests a second through the gateway, each answered sooner). So the wait
+lasts until the expected requests are all queued, or:
+- nothing came within half a call's time (``COMPANY_FIRST_SHARE``);
+- they stopped coming at least half again as fast (``COMPANY_PACE``) as the call, run now,
+  would answer the rows queued (checked every tenth of a call's time, the first after the
+  first arrival): independent clients, who keep arriving at the rate they are answered,
+  end the wait at the first check;
+- it lasted as long as a call (``COMPANY_MAX_SHARE``).
+
+Alone, a request is never held: a call that answered one request with nothing queued expects
+no company.
 
 If a merged call fails, each request of it is predicted alone, so one bad request fails
 only itself.
@@ -27,7 +40,6 @@ every model until its first call is timed, run in a worker thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -40,7 +52,10 @@ import numpy as np
 DEFAULT_MAX_ROWS = 256
 INLINE_BELOW_S = 0.001
 INLINE_MAX_ROWS = 64
-COMPANY_WAIT_SHARE = 0.1
+COMPANY_FIRST_SHARE = 0.5
+COMPANY_PACE_SHARE = 0.1
+COMPANY_PACE = 1.5
+COMPANY_MAX_SHARE = 1.0
 _UNKNOWN = float("inf")
 
 
@@ -82,14 +97,14 @@ class Batcher:
         self._call_s = _UNKNOWN  # moving average of a predict call's CPU time
         self._call_wall_s = _UNKNOWN  # ... and of its wall time, the thread hop included
         self._expected = 1  # requests the next call expects: those answered last, and queued
-        self._company: asyncio.Event | None = None  # set when the expected company is here
+        self._company: _Company | None = None  # while a call waits for its company
 
     async def submit(self, rows: np.ndarray) -> Any:
         """The model's predictions for ``rows``, predicted alongside whatever else is waiting."""
         waiting = _Waiting(rows)
         self._queue.append(waiting)
-        if self._company is not None and self._company_arrived():
-            self._company.set()
+        if self._company is not None:
+            self._company.arrived(len(rows), self._company_arrived())
         if self._draining is None or self._draining.done():
             self._draining = asyncio.create_task(self._drain())
         return await waiting.answer
@@ -119,16 +134,15 @@ class Batcher:
         return len(self._queue) >= self._expected or self._queued_rows() >= self.max_rows
 
     async def _await_company(self) -> None:
-        """Wait, at most ``COMPANY_WAIT_SHARE`` of a call's time, until the requests the
-        next call expects are queued."""
+        """Wait until the requests the next call expects are queued, while they come faster
+        than the model answers rows (see the module's docstring)."""
         if self._expected <= 1 or self._call_wall_s == _UNKNOWN or self._company_arrived():
             return
-        self._company = asyncio.Event()
+        self._company = _Company(self._call_wall_s, self._queued_rows)
         try:
-            with contextlib.suppress(asyncio.TimeoutError):
-                bound = COMPANY_WAIT_SHARE * self._call_wall_s
-                await asyncio.wait_for(self._company.wait(), bound)
+            await self._company.done
         finally:
+            self._company.close()
             self._company = None
 
     def _take(self) -> list[_Waiting]:
@@ -194,6 +208,53 @@ class Batcher:
             return
         if not waiting.answer.done():
             waiting.answer.set_result(result)
+
+
+class _Company:
+    """One call's wait for its company: done when it is all here, when nothing came within
+    ``COMPANY_FIRST_SHARE`` of a call's time, when it stops coming faster than the call would
+    answer rows, or after a call's time."""
+
+    def __init__(self, call_s: float, queued_rows: Callable[[], int]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._call_s = call_s
+        self._queued_rows = queued_rows
+        self._started = time.perf_counter()
+        self._first: float | None = None  # when the first request came
+        self._rows = 0  # rows come after it
+        self.done: asyncio.Future[None] = self._loop.create_future()
+        self._timer = self._loop.call_later(COMPANY_FIRST_SHARE * call_s, self._check)
+
+    def arrived(self, rows: int, all_here: bool) -> None:
+        if all_here:
+            self._end()
+        elif self._first is None:  # the pace is measured from here
+            self._first = time.perf_counter()
+            self._timer.cancel()
+            self._timer = self._loop.call_later(COMPANY_PACE_SHARE * self._call_s, self._check)
+        else:
+            self._rows += rows
+
+    def close(self) -> None:
+        self._timer.cancel()
+
+    def _check(self) -> None:
+        now = time.perf_counter()
+        waited = now - self._started
+        if self._first is None or waited >= COMPANY_MAX_SHARE * self._call_s:
+            self._end()
+            return
+        coming = self._rows / max(now - self._first, 1e-6)  # rows a second
+        answered = self._queued_rows() / (self._call_s + waited)  # ... if the call ran now
+        if coming < COMPANY_PACE * answered:
+            self._end()
+        else:
+            self._timer = self._loop.call_later(COMPANY_PACE_SHARE * self._call_s, self._check)
+
+    def _end(self) -> None:
+        self._timer.cancel()
+        if not self.done.done():
+            self.done.set_result(None)
 
 
 def _averaged(average: float, seconds: float) -> float:

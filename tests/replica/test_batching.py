@@ -44,6 +44,29 @@ def test_clients_coming_back_spread_out_share_one_call() -> None:
     assert calls == [CLIENTS] * ROUNDS
 
 
+def test_clients_coming_back_after_a_dead_time_share_one_call() -> None:
+    """Behind a gateway that passes a call's answers on, and the next requests in, one at a
+    time, the first request is back well after the call (here 10-20 ms after a 50 ms one), the
+    rest right behind it: each call still waits for all eight."""
+    calls: list[int] = []
+
+    async def client(batcher: Batcher, number: int) -> list[float]:
+        answers = []
+        for round_ in range(ROUNDS):
+            row = np.array([[float(number * 100 + round_)]])
+            answers.append(float((await batcher.submit(row))[0]))
+            await asyncio.sleep(0.010 + 0.0015 * number)
+        return answers
+
+    async def main() -> list[list[float]]:
+        batcher = Batcher(_busy_predict, on_batch=calls.append)
+        return await asyncio.gather(*(client(batcher, n) for n in range(CLIENTS)))
+
+    answers = asyncio.run(main())
+    assert answers == [[2.0 * (n * 100 + r) for r in range(ROUNDS)] for n in range(CLIENTS)]
+    assert calls == [CLIENTS] * ROUNDS
+
+
 def test_a_lone_client_is_predicted_call_by_call() -> None:
     calls: list[int] = []
 
