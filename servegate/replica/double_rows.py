@@ -12,10 +12,11 @@ it. A request this cannot decode with certainty (another format, params, a missi
 column, a value that is not a JSON number) gets ``None`` and MLflow's decoding, so errors
 read exactly as they always did.
 
-For the fast path, ``long`` columns may stand beside double ones: pyfunc's frame then mixes
-int64 and float64 columns, which scikit-learn turns into one float64 array, and a whole number
-below 2**53 is the same float64 whichever way it came. A value that is not such a whole
-number (MLflow would cut 2.5 to 2) leaves the request to MLflow.
+``long`` columns may stand beside double ones, or alone. MLflow's decoding casts a long
+column's numbers to int64 (2.5 becomes 2); a whole number below 2**53 is exactly a float64, so
+such values go into the matrix too, and back into an int64 column of the frame. A value that
+is not such a whole number leaves the request to MLflow. The fast path takes the matrix as it
+is: scikit-learn turns pyfunc's frame of int64 and float64 columns into the same float64 array.
 """
 
 from __future__ import annotations
@@ -38,10 +39,38 @@ class DoubleRows:
     columns: tuple[str, ...]
     whole: tuple[int, ...] = ()  # positions of the long columns
 
+    @property
+    def described(self) -> str:
+        """Its columns, for the build log: "27 double and 3 long columns"."""
+        doubles, longs = len(self.columns) - len(self.whole), len(self.whole)
+        if not longs:
+            return f"{doubles} double columns"
+        return f"{doubles} double and {longs} long columns" if doubles else f"{longs} long columns"
+
     def matrix(self, body: bytes) -> np.ndarray | None:
         """The request as a float64 matrix in signature order, or None if not certain."""
         payload = _single_input(body)
-        matrix = None if payload is None else self._rows(payload)
+        return None if payload is None else self._checked_rows(payload)
+
+    def frame(self, body: bytes) -> pd.DataFrame | None:
+        """The request as the frame pyfunc would hand the model, or None if not certain; a
+        ``dataframe_split`` keeps its ``index``, as MLflow's decoding does."""
+        payload = _single_input(body)
+        if payload is None or (rows := self._checked_rows(payload)) is None:
+            return None
+        split = payload.get("dataframe_split")
+        index = split.get("index") if isinstance(split, dict) else None
+        if not self.whole:
+            return pd.DataFrame(rows, columns=list(self.columns), index=index)
+        columns = {
+            name: rows[:, i].astype(np.int64) if i in self.whole else rows[:, i]
+            for i, name in enumerate(self.columns)
+        }
+        return pd.DataFrame(columns, index=index)
+
+    def _checked_rows(self, payload: dict[str, Any]) -> np.ndarray | None:
+        """The rows, their long columns whole numbers that a float64 holds exactly."""
+        matrix = self._rows(payload)
         if matrix is None or not self.whole:
             return matrix
         longs = matrix[:, self.whole]
@@ -49,18 +78,6 @@ class DoubleRows:
             return None
         matrix[:, self.whole] = longs + 0.0  # -0.0 is 0 as a long
         return matrix
-
-    def frame(self, body: bytes) -> pd.DataFrame | None:
-        """The request as the frame pyfunc would hand the model, or None if not certain; a
-        ``dataframe_split`` keeps its ``index``, as MLflow's decoding does. Only for a decoder
-        without long columns: pyfunc's frame holds integers there, this one floats."""
-        assert not self.whole, "a frame of long columns would hold floats"
-        payload = _single_input(body)
-        if payload is None or (rows := self._rows(payload)) is None:
-            return None
-        split = payload.get("dataframe_split")
-        index = split.get("index") if isinstance(split, dict) else None
-        return pd.DataFrame(rows, columns=list(self.columns), index=index)
 
     def _rows(self, payload: dict[str, Any]) -> np.ndarray | None:
         if "dataframe_split" in payload:
@@ -118,7 +135,7 @@ class DoubleRows:
 
 def double_rows(schema: Schema | None, longs: bool = False) -> DoubleRows | str:
     """The decoder for a signature of required double columns (with ``longs``, long columns
-    too, beside at least one double), or why there is none."""
+    too), or why there is none."""
     if schema is None or not schema.has_input_names():
         return "the signature does not name its input columns"
     kinds = (DataType.double, DataType.long) if longs else (DataType.double,)
@@ -127,8 +144,6 @@ def double_rows(schema: Schema | None, longs: bool = False) -> DoubleRows | str:
             wanted = "double or long" if longs else "double"
             return f"input '{spec.name}' is not a required {wanted} column"
     whole = tuple(i for i, spec in enumerate(schema.inputs) if spec.type == DataType.long)
-    if len(whole) == len(schema.inputs):
-        return "every input is a long column: the model would be handed integers"
     return DoubleRows(tuple(spec.name for spec in schema.inputs), whole)
 
 

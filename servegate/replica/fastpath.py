@@ -117,6 +117,8 @@ def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
     rows = double_rows(model.input_schema, longs=model.flavor == "sklearn")
     if isinstance(rows, str):
         return None, rows
+    if len(rows.whole) == len(rows.columns):
+        return None, "every input is a long column: the model would be handed integers"
     columns = rows.columns
     estimator = model.pyfunc.get_raw_model()
     if model.flavor in _BOOSTERS:
@@ -143,10 +145,7 @@ def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
     # Fitted on a DataFrame, scikit-learn's validation (which LightGBM's scikit-learn API uses
     # too) warns on every array; the matrix is in the signature's order, as pyfunc's frame is.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
-    kinds = f"{len(columns)} double columns"
-    if rows.whole:
-        kinds = f"{len(columns) - len(rows.whole)} double and {len(rows.whole)} long columns"
-    verdict = f"on ({kinds}, {detail})"
+    verdict = f"on ({rows.described}, {detail})"
     return FastPath(rows, predict, row_exact), verdict
 
 

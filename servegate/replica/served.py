@@ -149,10 +149,10 @@ def _model_app(
         fast, verdict = compile_fast_path(model)
         build_log.write(f"fast path: {verdict}")
     if options.fast_path and fast is None:
-        decoder = double_rows(model.input_schema)
+        decoder = double_rows(model.input_schema, longs=True)
         if isinstance(decoder, DoubleRows):
             frames = decoder
-            build_log.write(f"pyfunc path: {len(decoder.columns)} double columns decoded directly")
+            build_log.write(f"pyfunc path: {decoder.described} decoded directly")
     app = build_app(
         model,
         options.max_request_bytes,

@@ -26,18 +26,35 @@ class Echo(mlflow.pyfunc.PythonModel):
         return model_input
 
 
-@pytest.fixture(scope="module")
-def echo(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
-    path = tmp_path_factory.mktemp("m") / "echo"
-    sample = FEATURES.head(2)
+# Three counts among the features (long columns beside double ones), and every feature counted.
+COUNTED = FEATURES.astype({"mean radius": "int64", "mean texture": "int64", "worst area": "int64"})
+ALL_COUNTED = FEATURES.round().astype("int64")
+
+
+def saved_echo(path: Path, sample: pd.DataFrame) -> LoadedModel:
     mlflow.pyfunc.save_model(
-        str(path), python_model=Echo(), signature=infer_signature(sample, sample)
+        str(path), python_model=Echo(), signature=infer_signature(sample.head(2), sample.head(2))
     )
     return LoadedModel(str(path), mlflow.pyfunc.load_model(str(path)))
 
 
+@pytest.fixture(scope="module")
+def echo(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    return saved_echo(tmp_path_factory.mktemp("m") / "echo", FEATURES)
+
+
+@pytest.fixture(scope="module")
+def counted(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    return saved_echo(tmp_path_factory.mktemp("m") / "counted", COUNTED)
+
+
+@pytest.fixture(scope="module")
+def all_counted(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    return saved_echo(tmp_path_factory.mktemp("m") / "all-counted", ALL_COUNTED)
+
+
 def frames_of(model: LoadedModel) -> DoubleRows:
-    rows = double_rows(model.input_schema)
+    rows = double_rows(model.input_schema, longs=True)
     assert isinstance(rows, DoubleRows), rows
     return rows
 
@@ -59,20 +76,29 @@ def assert_same_frame(got: pd.DataFrame, expected: pd.DataFrame) -> None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=requests())
-def test_a_decoded_frame_is_what_mlflow_hands_the_model(echo: LoadedModel, body: bytes) -> None:
-    frame = frames_of(echo).frame(body)
-    if frame is None:
-        return
-    expected = seen_by_mlflow(echo, body)
-    assert expected is not None, "decoded a request MLflow refuses"
-    assert_same_frame(echo.predict(frame, None), expected)
+def test_a_decoded_frame_is_what_mlflow_hands_the_model(
+    echo: LoadedModel, counted: LoadedModel, all_counted: LoadedModel, body: bytes
+) -> None:
+    for model in (echo, counted, all_counted):
+        frame = frames_of(model).frame(body)
+        if frame is None:
+            continue
+        expected = seen_by_mlflow(model, body)
+        assert expected is not None, "decoded a request MLflow refuses"
+        assert_same_frame(model.predict(frame, None), expected)
 
 
-def test_the_plain_requests_are_decoded(echo: LoadedModel) -> None:
+@pytest.mark.parametrize(
+    ("kind", "frame"), [("echo", FEATURES), ("counted", COUNTED), ("all_counted", ALL_COUNTED)]
+)
+def test_the_plain_requests_are_decoded(
+    kind: str, frame: pd.DataFrame, request: pytest.FixtureRequest
+) -> None:
     """It must not leave everything to MLflow: what clients send, in any column order, with
-    pandas' index or one the client chose, decodes."""
+    pandas' index or one the client chose, decodes; long columns into int64 ones."""
+    echo: LoadedModel = request.getfixturevalue(kind)
     frames = frames_of(echo)
-    sample = FEATURES.sample(20, random_state=1)
+    sample = frame.sample(20, random_state=1)
     shuffled = sample[list(reversed(COLUMNS))]
     labelled = sample.set_axis([f"patient-{n}" for n in range(20)])
     bodies = [
@@ -93,6 +119,21 @@ def test_the_plain_requests_are_decoded(echo: LoadedModel) -> None:
         assert expected is not None
         assert_same_frame(echo.predict(frame, None), expected)
     assert list(frames.frame(bodies[2]).index) == [f"patient-{n}" for n in range(20)]
+    assert frames.frame(bodies[0]).dtypes.to_dict() == frame.dtypes.to_dict()
+
+
+def test_a_long_column_takes_whole_numbers_only(counted: LoadedModel) -> None:
+    """12.0 is the 12 MLflow makes of it; 12.5 (which MLflow cuts to 12) and a whole number a
+    float64 cannot hold exactly are left to MLflow."""
+    frames = frames_of(counted)
+    record = orjson.loads(COUNTED.head(1).to_json(orient="records"))[0]
+    whole = orjson.dumps({"dataframe_records": [record | {"worst area": 12.0}]})
+    frame = frames.frame(whole)
+    assert frame is not None and frame["worst area"].tolist() == [12]
+    assert_same_frame(counted.predict(frame, None), seen_by_mlflow(counted, whole))
+    for value in (12.5, 2**53 + 1, -(2**60)):
+        body = orjson.dumps({"dataframe_records": [record | {"worst area": value}]})
+        assert frames.frame(body) is None, value
 
 
 def test_what_only_mlflow_decodes_is_left_to_it(echo: LoadedModel, tmp_path: Path) -> None:
