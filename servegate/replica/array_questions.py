@@ -11,18 +11,20 @@ The answer for a plain ``numpy.ndarray`` is fixed by its type: it has no instanc
 attributes, its type derives from no dataframe library's, and only a narwhals plugin could
 claim it. So the short answer is put in only when no plugin is installed and narwhals itself
 says no for a matrix and a vector; anything that is not exactly an ``ndarray`` (a DataFrame,
-a subclass, a list) is still asked of narwhals.
+a subclass, a list) is still asked of narwhals. A model's own environment without narwhals
+(a scikit-learn from before 1.9) is left as it is.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
-import narwhals.stable.v2.dependencies as asked  # the module scikit-learn asks, at call time
 import numpy as np
 
+_ASKED = "narwhals.stable.v2.dependencies"  # the module scikit-learn asks, at call time
 _PLUGINS = "narwhals.plugins"
 _QUESTIONS = ("is_into_dataframe", "is_into_series")
 
@@ -30,6 +32,10 @@ _QUESTIONS = ("is_into_dataframe", "is_into_series")
 def answer_arrays_at_once() -> str:
     """Have narwhals' dataframe and series questions answer no at once for a numpy array,
     when that is certainly its answer; what was done, for the build log."""
+    try:  # a model's own environment may hold a scikit-learn that asks nothing of narwhals
+        asked = importlib.import_module(_ASKED)
+    except ImportError:
+        return f"not asked ({_ASKED} is not installed)"
     plugins = sorted(entry.name for entry in entry_points(group=_PLUGINS))
     if plugins:
         return f"asked of narwhals (plugins installed: {', '.join(plugins)})"

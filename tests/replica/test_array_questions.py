@@ -3,6 +3,7 @@ narwhals answers, and are left to narwhals whenever that could differ."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -112,3 +113,11 @@ def test_a_narwhals_that_takes_arrays_is_asked(
     assert answered == "asked of narwhals (is_into_series takes a numpy array)"
     assert asked.is_into_dataframe is narwhals_own["is_into_dataframe"]  # none half answered
     assert asked.is_into_series is takes_vectors
+
+
+def test_without_narwhals_nothing_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model's own environment may hold a scikit-learn from before narwhals: its replica
+    still starts."""
+    monkeypatch.setitem(sys.modules, "narwhals.stable.v2.dependencies", None)
+    answered = answer_arrays_at_once()
+    assert answered == "not asked (narwhals.stable.v2.dependencies is not installed)"
