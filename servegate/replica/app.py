@@ -33,13 +33,13 @@ from servegate.observability import metrics, request_ids
 from servegate.observability.access_log import log_access
 from servegate.replica.batching import NO_WAIT_BATCHING, Batcher, Batching
 from servegate.replica.codecs import BodyCodec, Decoded, codec_for, row_count
-from servegate.replica.double_rows import DoubleRows
 from servegate.replica.encoding import encode_predictions
 from servegate.replica.fastpath import FastPath
 from servegate.replica.load import LoadMeter
 from servegate.replica.model import LoadedModel
 from servegate.replica.oip_routes import oip_routes
 from servegate.replica.prediction_slots import PredictionSlots
+from servegate.replica.signature_rows import SignatureRows
 from servegate.short_route import Endpoint
 
 logger = logging.getLogger(__name__)
@@ -54,11 +54,11 @@ def score(
     model: LoadedModel,
     max_rows: int,
     features: FeatureJoiner | None = None,
-    frames: DoubleRows | None = None,
+    frames: SignatureRows | None = None,
 ) -> bytes:
     """The request pipeline: decode ▸ features ▸ (enforce signature and) predict ▸ encode.
     With ``frames``, a request of double columns it decodes with certainty skips MLflow's
-    decoding (``servegate.replica.double_rows``).
+    decoding (``servegate.replica.signature_rows``).
 
     Blocking (the feature lookups) and CPU-bound, so it runs in a worker thread."""
     frame = None
@@ -95,7 +95,7 @@ def build_app(
     concurrency: int,
     max_rows: int,
     fast_path: FastPath | None = None,
-    frames: DoubleRows | None = None,
+    frames: SignatureRows | None = None,
     batching: Batching = NO_WAIT_BATCHING,
     features: FeatureJoiner | None = None,
     metrics_labels: tuple[str, str] = ("", ""),

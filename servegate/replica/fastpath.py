@@ -9,7 +9,7 @@ the same work once per request with no pandas at all:
 - the flavor is scikit-learn, every input a required ``double`` column (or ``long``, beside
   doubles), and there are no params: the request decodes straight into the float64 matrix,
   in signature order, that the estimator would make of pyfunc's frame
-  (``servegate.replica.double_rows``);
+  (``servegate.replica.signature_rows``);
 - the estimator reads columns by position (scikit-learn's own estimators, no
   ``ColumnTransformer`` or ``FunctionTransformer``, no pandas output) and was fitted on the
   signature's columns in the signature's order, so an array is the same input as the
@@ -37,11 +37,12 @@ from typing import Any
 
 import numpy as np
 import sklearn
+from mlflow.types.schema import DataType
 from sklearn.pipeline import Pipeline
 
 from servegate.replica import lightgbm_native, xgboost_native
-from servegate.replica.double_rows import DoubleRows, double_rows
 from servegate.replica.model import LoadedModel
+from servegate.replica.signature_rows import NUMBERS, SignatureRows, signature_rows
 
 # Estimators that select or rewrite columns by name: an array is not the same input to them.
 _NAME_AWARE = {"ColumnTransformer", "FunctionTransformer"}
@@ -99,7 +100,7 @@ _BOOSTERS = {
 
 @dataclass(frozen=True)
 class FastPath:
-    rows: DoubleRows
+    rows: SignatureRows
     predict: Callable[[np.ndarray], Any]
     row_exact: bool  # batching cannot change any row's answer (see ``ROW_EXACT``)
 
@@ -114,7 +115,8 @@ def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
         return None, f"the flavor is {model.flavor}, not sklearn, xgboost or lightgbm"
     if model.takes_params:
         return None, "the signature declares params"
-    rows = double_rows(model.input_schema, longs=model.flavor == "sklearn")
+    kinds = NUMBERS if model.flavor == "sklearn" else frozenset({DataType.double})
+    rows = signature_rows(model.input_schema, kinds)
     if isinstance(rows, str):
         return None, rows
     if len(rows.whole) == len(rows.columns):

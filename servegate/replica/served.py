@@ -27,11 +27,11 @@ from servegate.replica.app import build_app
 from servegate.replica.array_questions import answer_arrays_at_once
 from servegate.replica.batching import NO_WAIT_BATCHING, Batching
 from servegate.replica.buildlog import BuildLog
-from servegate.replica.double_rows import DoubleRows, double_rows
 from servegate.replica.fastpath import compile_fast_path
 from servegate.replica.feature_serving import build_feature_serving_app
 from servegate.replica.memory import settle_after_loading
 from servegate.replica.model import LoadedModel, load
+from servegate.replica.signature_rows import FRAME_KINDS, SignatureRows, signature_rows
 
 
 @dataclass(frozen=True)
@@ -149,8 +149,8 @@ def _model_app(
         fast, verdict = compile_fast_path(model)
         build_log.write(f"fast path: {verdict}")
     if options.fast_path and fast is None:
-        decoder = double_rows(model.input_schema, longs=True)
-        if isinstance(decoder, DoubleRows):
+        decoder = signature_rows(model.input_schema, FRAME_KINDS)
+        if isinstance(decoder, SignatureRows):
             frames = decoder
             build_log.write(f"pyfunc path: {decoder.described} decoded directly")
     app = build_app(

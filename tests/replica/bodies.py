@@ -26,21 +26,36 @@ row_numbers = st.builds(
 mistakes = st.sampled_from([True, False, None, "12.5", "abc", [1.0], {"x": 1}, 1e300])
 
 
+# The features with a category and a flag, as custom models take them: string and boolean
+# columns beside the numbers.
+TYPED_COLUMNS = [*COLUMNS, "country", "smoker"]
+typed_rows = st.builds(
+    lambda numbers, country, smoker: [*numbers, country, smoker],
+    row_numbers,
+    st.one_of(st.sampled_from(["US", "FR", "DE"]), st.text(max_size=3)),
+    st.booleans(),
+)
+
+
 @st.composite
-def requests(draw: st.DrawFn) -> bytes:
-    """Up to 40 rows of numbers; sometimes one value, or the columns, are what a client gets
-    wrong."""
-    rows = draw(st.lists(row_numbers, min_size=1, max_size=40))
+def requests(
+    draw: st.DrawFn,
+    rows_of: st.SearchStrategy[list[Any]] = row_numbers,
+    columns: list[str] = COLUMNS,
+) -> bytes:
+    """Up to 40 rows; sometimes one value, or the columns, are what a client gets wrong."""
+    rows = draw(st.lists(rows_of, min_size=1, max_size=40))
+    width = len(columns)
     if draw(st.integers(0, 3)) == 0:
-        row, column = draw(st.integers(0, len(rows) - 1)), draw(st.integers(0, 29))
+        row, column = draw(st.integers(0, len(rows) - 1)), draw(st.integers(0, width - 1))
         rows[row][column] = draw(mistakes)
-    columns = list(COLUMNS)
+    columns = list(columns)
     if draw(st.booleans()):
         columns = draw(st.permutations(columns))
     change = draw(st.sampled_from(["none", "none", "drop", "extra", "rename"]))
     if change == "drop":
-        index = draw(st.integers(0, 29))
-        columns, rows = columns[:index] + columns[index + 1 :], [r[:29] for r in rows]
+        index = draw(st.integers(0, width - 1))
+        columns, rows = columns[:index] + columns[index + 1 :], [r[: width - 1] for r in rows]
     elif change == "extra":
         columns, rows = [*columns, "extra"], [[*r, 1.0] for r in rows]
     elif change == "rename":

@@ -14,9 +14,9 @@ from mlflow.models import infer_signature
 
 from servegate.errors import ServegateError
 from servegate.replica.codecs import codec_for
-from servegate.replica.double_rows import DoubleRows, double_rows
 from servegate.replica.model import LoadedModel
-from tests.replica.bodies import COLUMNS, FEATURES, requests
+from servegate.replica.signature_rows import FRAME_KINDS, SignatureRows, signature_rows
+from tests.replica.bodies import COLUMNS, FEATURES, TYPED_COLUMNS, requests, typed_rows
 
 
 class Echo(mlflow.pyfunc.PythonModel):
@@ -29,6 +29,11 @@ class Echo(mlflow.pyfunc.PythonModel):
 # Three counts among the features (long columns beside double ones), and every feature counted.
 COUNTED = FEATURES.astype({"mean radius": "int64", "mean texture": "int64", "worst area": "int64"})
 ALL_COUNTED = FEATURES.round().astype("int64")
+# ... and with a category and a flag: string and boolean columns.
+TYPED = FEATURES.assign(
+    country=[("US", "FR", "DE")[i % 3] for i in range(len(FEATURES))],
+    smoker=[i % 4 == 0 for i in range(len(FEATURES))],
+)
 
 
 def saved_echo(path: Path, sample: pd.DataFrame) -> LoadedModel:
@@ -53,9 +58,14 @@ def all_counted(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     return saved_echo(tmp_path_factory.mktemp("m") / "all-counted", ALL_COUNTED)
 
 
-def frames_of(model: LoadedModel) -> DoubleRows:
-    rows = double_rows(model.input_schema, longs=True)
-    assert isinstance(rows, DoubleRows), rows
+@pytest.fixture(scope="module")
+def typed(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    return saved_echo(tmp_path_factory.mktemp("m") / "typed", TYPED)
+
+
+def frames_of(model: LoadedModel) -> SignatureRows:
+    rows = signature_rows(model.input_schema, FRAME_KINDS)
+    assert isinstance(rows, SignatureRows), rows
     return rows
 
 
@@ -88,8 +98,19 @@ def test_a_decoded_frame_is_what_mlflow_hands_the_model(
         assert_same_frame(model.predict(frame, None), expected)
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=requests(typed_rows, TYPED_COLUMNS))
+def test_strings_and_flags_decode_as_mlflow_decodes_them(typed: LoadedModel, body: bytes) -> None:
+    frame = frames_of(typed).frame(body)
+    if frame is not None:
+        expected = seen_by_mlflow(typed, body)
+        assert expected is not None, "decoded a request MLflow refuses"
+        assert_same_frame(typed.predict(frame, None), expected)
+
+
 @pytest.mark.parametrize(
-    ("kind", "frame"), [("echo", FEATURES), ("counted", COUNTED), ("all_counted", ALL_COUNTED)]
+    ("kind", "frame"),
+    [("echo", FEATURES), ("counted", COUNTED), ("all_counted", ALL_COUNTED), ("typed", TYPED)],
 )
 def test_the_plain_requests_are_decoded(
     kind: str, frame: pd.DataFrame, request: pytest.FixtureRequest
@@ -99,18 +120,21 @@ def test_the_plain_requests_are_decoded(
     echo: LoadedModel = request.getfixturevalue(kind)
     frames = frames_of(echo)
     sample = frame.sample(20, random_state=1)
-    shuffled = sample[list(reversed(COLUMNS))]
+    names = list(frame.columns)
+    shuffled = sample[list(reversed(names))]
     labelled = sample.set_axis([f"patient-{n}" for n in range(20)])
+    first = orjson.loads(sample.head(1).to_json(orient="records"))[0]
+    whole = first | {name: 1 for name in COUNTED.columns}  # integers in the number columns
     bodies = [
         orjson.dumps({"dataframe_split": orjson.loads(sample.to_json(orient="split"))}),
         orjson.dumps({"dataframe_split": orjson.loads(shuffled.to_json(orient="split"))}),
         orjson.dumps({"dataframe_split": orjson.loads(labelled.to_json(orient="split"))}),
-        orjson.dumps({"dataframe_split": {"columns": COLUMNS, "data": sample.values.tolist()}}),
+        orjson.dumps({"dataframe_split": {"columns": names, "data": sample.values.tolist()}}),
         orjson.dumps({"dataframe_records": orjson.loads(sample.to_json(orient="records"))}),
-        orjson.dumps({"dataframe_records": [dict.fromkeys(COLUMNS, 1)]}),  # integers
+        orjson.dumps({"dataframe_records": [whole]}),
         orjson.dumps({"instances": orjson.loads(sample.to_json(orient="records"))}),
         orjson.dumps({"inputs": orjson.loads(sample.to_json(orient="records"))}),
-        orjson.dumps({"inputs": {c: sample[c].tolist() for c in COLUMNS}}),
+        orjson.dumps({"inputs": {c: sample[c].tolist() for c in names}}),
     ]
     for body in bodies:
         frame = frames.frame(body)
@@ -154,4 +178,4 @@ def test_what_only_mlflow_decodes_is_left_to_it(echo: LoadedModel, tmp_path: Pat
     path = tmp_path / "float32"
     mlflow.pyfunc.save_model(str(path), python_model=Echo(), signature=infer_signature(sample))
     schema = mlflow.pyfunc.load_model(str(path)).metadata.get_input_schema()
-    assert double_rows(schema) == "input 'mean radius' is not a required double column"
+    assert signature_rows(schema) == "input 'mean radius' is not a required long or double column"
