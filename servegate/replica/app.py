@@ -57,8 +57,8 @@ def score(
     frames: SignatureRows | None = None,
 ) -> bytes:
     """The request pipeline: decode ▸ features ▸ (enforce signature and) predict ▸ encode.
-    With ``frames``, a request of double columns it decodes with certainty skips MLflow's
-    decoding (``servegate.replica.signature_rows``).
+    With ``frames``, a request it decodes with certainty (number, string and boolean columns)
+    skips MLflow's decoding (``servegate.replica.signature_rows``).
 
     Blocking (the feature lookups) and CPU-bound, so it runs in a worker thread."""
     frame = None
