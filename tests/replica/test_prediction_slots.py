@@ -10,7 +10,7 @@ from collections.abc import Callable
 import anyio
 import pytest
 
-from servegate.replica.prediction_slots import PredictionSlots
+from servegate.replica.prediction_slots import PredictionSlots, thread_cpu_time
 
 
 class Model:
@@ -29,12 +29,18 @@ class Model:
     def cpu_clock(self) -> float:
         return time.thread_time() if self.waits else time.perf_counter()
 
-    def predict(self) -> str:
+    def cpu_clock_of(self, thread: int) -> float:
+        return thread_cpu_time(thread) if self.waits else time.perf_counter()
+
+    def slots(self) -> PredictionSlots:
+        return PredictionSlots(4, self.cpu_clock, self.cpu_clock_of)
+
+    def predict(self, seconds: float | None = None) -> str:
         with self._lock:
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
         try:
-            time.sleep(0.05 if self.waits else 0.02)
+            time.sleep(seconds if seconds is not None else 0.05 if self.waits else 0.02)
             return "answer"
         finally:
             with self._lock:
@@ -58,7 +64,7 @@ def calls_at_once(slots: PredictionSlots, predict: Callable[[], str], count: int
 
 def test_predictions_that_compute_run_one_at_a_time() -> None:
     model = Model()
-    slots = PredictionSlots(4, model.cpu_clock)
+    slots = model.slots()
     assert calls_at_once(slots, model.predict, 8) == ["answer"] * 8
     assert model.most_at_once == 1
     assert slots.limiter.total_tokens == 1
@@ -66,7 +72,7 @@ def test_predictions_that_compute_run_one_at_a_time() -> None:
 
 def test_predictions_that_wait_run_together_up_to_the_concurrency() -> None:
     model = Model()
-    slots = PredictionSlots(4, model.cpu_clock)
+    slots = model.slots()
     model.waits = True
     assert calls_at_once(slots, model.predict, 1) == ["answer"]  # alone: it waited
     assert calls_at_once(slots, model.predict, 12) == ["answer"] * 12
@@ -75,7 +81,7 @@ def test_predictions_that_wait_run_together_up_to_the_concurrency() -> None:
 
 def test_the_limit_follows_what_lone_calls_show() -> None:
     model = Model()
-    slots = PredictionSlots(4, model.cpu_clock)
+    slots = model.slots()
     model.waits = True
     calls_at_once(slots, model.predict, 1)
     assert slots.limiter.total_tokens == 4
@@ -89,6 +95,41 @@ def test_the_limit_follows_what_lone_calls_show() -> None:
     model.most_at_once = 0
     calls_at_once(slots, model.predict, 8)
     assert model.most_at_once == 1
+
+
+def long_call_then_short_ones(model: Model, long_s: float) -> list[str]:
+    """A lone call of ``long_s`` and, 0.1 s into it, three short ones: who finished when."""
+    slots = model.slots()
+    finished: list[str] = []
+
+    async def call(name: str, seconds: float) -> None:
+        await slots.run(model.predict, seconds)
+        finished.append(name)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(call, "long", long_s)
+            await anyio.sleep(0.1)
+            for n in range(3):
+                group.start_soon(call, f"short-{n}", 0.01)
+
+    anyio.run(main)
+    return finished
+
+
+def test_a_lone_call_seen_waiting_lets_the_next_ones_in() -> None:
+    """Nothing is known of the model yet (one slot); a long call that waits is looked at by
+    the requests queueing behind it, which then run beside it rather than after it."""
+    model = Model()
+    model.waits = True
+    finished = long_call_then_short_ones(model, 0.5)
+    assert finished[-1] == "long" and model.most_at_once >= 2
+
+
+def test_a_lone_call_seen_computing_keeps_the_others_waiting() -> None:
+    model = Model()
+    finished = long_call_then_short_ones(model, 0.3)
+    assert finished[0] == "long" and model.most_at_once == 1
 
 
 def test_a_failing_prediction_frees_its_slot() -> None:
