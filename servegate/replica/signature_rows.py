@@ -110,9 +110,9 @@ class SignatureRows:
         ``dataframe_split`` keeps its ``index``, as MLflow's decoding does."""
         payload = _single_input(body)
         table = None if payload is None else self._table(payload)
-        if table is None:
+        if payload is None or table is None:
             return None
-        split = payload.get("dataframe_split") if payload is not None else None
+        split = payload.get("dataframe_split")
         index = split.get("index") if isinstance(split, dict) else None
         if not self.others:
             rows = self._checked(table.numbers(self.columns))

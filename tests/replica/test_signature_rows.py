@@ -43,24 +43,14 @@ def saved_echo(path: Path, sample: pd.DataFrame) -> LoadedModel:
     return LoadedModel(str(path), mlflow.pyfunc.load_model(str(path)))
 
 
-@pytest.fixture(scope="module")
-def echo(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
-    return saved_echo(tmp_path_factory.mktemp("m") / "echo", FEATURES)
+# Each frame's echo model: what the model is handed, for every kind of signature.
+SAMPLES = {"echo": FEATURES, "counted": COUNTED, "all_counted": ALL_COUNTED, "typed": TYPED}
 
 
 @pytest.fixture(scope="module")
-def counted(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
-    return saved_echo(tmp_path_factory.mktemp("m") / "counted", COUNTED)
-
-
-@pytest.fixture(scope="module")
-def all_counted(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
-    return saved_echo(tmp_path_factory.mktemp("m") / "all-counted", ALL_COUNTED)
-
-
-@pytest.fixture(scope="module")
-def typed(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
-    return saved_echo(tmp_path_factory.mktemp("m") / "typed", TYPED)
+def echoes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, LoadedModel]:
+    folder = tmp_path_factory.mktemp("m")
+    return {name: saved_echo(folder / name, sample) for name, sample in SAMPLES.items()}
 
 
 def frames_of(model: LoadedModel) -> SignatureRows:
@@ -87,9 +77,9 @@ def assert_same_frame(got: pd.DataFrame, expected: pd.DataFrame) -> None:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=requests())
 def test_a_decoded_frame_is_what_mlflow_hands_the_model(
-    echo: LoadedModel, counted: LoadedModel, all_counted: LoadedModel, body: bytes
+    echoes: dict[str, LoadedModel], body: bytes
 ) -> None:
-    for model in (echo, counted, all_counted):
+    for model in (echoes["echo"], echoes["counted"], echoes["all_counted"]):
         frame = frames_of(model).frame(body)
         if frame is None:
             continue
@@ -100,7 +90,10 @@ def test_a_decoded_frame_is_what_mlflow_hands_the_model(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=requests(typed_rows, TYPED_COLUMNS))
-def test_strings_and_flags_decode_as_mlflow_decodes_them(typed: LoadedModel, body: bytes) -> None:
+def test_strings_and_flags_decode_as_mlflow_decodes_them(
+    echoes: dict[str, LoadedModel], body: bytes
+) -> None:
+    typed = echoes["typed"]
     frame = frames_of(typed).frame(body)
     if frame is not None:
         expected = seen_by_mlflow(typed, body)
@@ -110,14 +103,14 @@ def test_strings_and_flags_decode_as_mlflow_decodes_them(typed: LoadedModel, bod
 
 @pytest.mark.parametrize(
     ("kind", "frame"),
-    [("echo", FEATURES), ("counted", COUNTED), ("all_counted", ALL_COUNTED), ("typed", TYPED)],
+    list(SAMPLES.items()),
 )
 def test_the_plain_requests_are_decoded(
-    kind: str, frame: pd.DataFrame, request: pytest.FixtureRequest
+    kind: str, frame: pd.DataFrame, echoes: dict[str, LoadedModel]
 ) -> None:
     """It must not leave everything to MLflow: what clients send, in any column order, with
     pandas' index or one the client chose, decodes; long columns into int64 ones."""
-    echo: LoadedModel = request.getfixturevalue(kind)
+    echo = echoes[kind]
     frames = frames_of(echo)
     sample = frame.sample(20, random_state=1)
     names = list(frame.columns)
@@ -146,9 +139,10 @@ def test_the_plain_requests_are_decoded(
     assert frames.frame(bodies[0]).dtypes.to_dict() == frame.dtypes.to_dict()
 
 
-def test_a_long_column_takes_whole_numbers_only(counted: LoadedModel) -> None:
+def test_a_long_column_takes_whole_numbers_only(echoes: dict[str, LoadedModel]) -> None:
     """12.0 is the 12 MLflow makes of it; 12.5 (which MLflow cuts to 12) and a whole number a
     float64 cannot hold exactly are left to MLflow."""
+    counted = echoes["counted"]
     frames = frames_of(counted)
     record = orjson.loads(COUNTED.head(1).to_json(orient="records"))[0]
     whole = orjson.dumps({"dataframe_records": [record | {"worst area": 12.0}]})
@@ -160,8 +154,10 @@ def test_a_long_column_takes_whole_numbers_only(counted: LoadedModel) -> None:
         assert frames.frame(body) is None, value
 
 
-def test_what_only_mlflow_decodes_is_left_to_it(echo: LoadedModel, tmp_path: Path) -> None:
-    frames = frames_of(echo)
+def test_what_only_mlflow_decodes_is_left_to_it(
+    echoes: dict[str, LoadedModel], tmp_path: Path
+) -> None:
+    frames = frames_of(echoes["echo"])
     record = dict.fromkeys(COLUMNS, 1.0)
     for body in (
         orjson.dumps({"dataframe_records": [record], "params": {"a": 1}}),
