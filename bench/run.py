@@ -72,9 +72,11 @@ def measure_model(
                 entry["wake_s"] = round(wake_seconds(server, model.body(1)), 2)
                 console.print(f"  zero to first prediction: {entry['wake_s']} s")
         found["servers"][name] = entry
-    reference = found["servers"].get(PEER, {}).get("predictions")
+    # Without the peer in the run, the first server's predictions are the reference.
+    servers_run = found["servers"]
+    reference = servers_run.get(PEER, next(iter(servers_run.values()), {})).get("predictions")
     found["identical_predictions"] = {
-        name: entry["predictions"] == reference for name, entry in found["servers"].items()
+        name: entry["predictions"] == reference for name, entry in servers_run.items()
     }
     return found
 

@@ -7,6 +7,19 @@ serves with). aiohttp's client, used here before, spent a third of the gateway's
 request building request and response objects and a writer task for each (the gateway's CPU
 per proxied request went from 0.9 to 0.45 ms on one machine with this pool); httpx costs
 several times more than aiohttp.
+
+Requests to a local replica's ``/invocations`` that the gateway holds at the same turn of its
+event loop go out together, as one bundle (``servegate.invocation_bundles``): the first waits
+one turn for company, so a lone request is sent as it always was, and under load the replica
+handles one exchange for many requests. Only while the gateway has time to spare: a bundle's
+requests wait for each other's answers, which costs nothing while the replica is the slower
+of the two (its CPU per request fell by a fifth to a third; a scikit-learn pipeline answered
+a quarter more requests at 64 connections, a forest a tenth more) and throughput once the
+gateway is (XGBoost, whose replica keeps up with the gateway, lost 10-25 % bundled).
+Bundles go only to replicas on a Unix socket (the local backend's, which run this very
+code); a replica elsewhere (a pod, Ray Serve) may be another version of servegate, or sit
+behind a proxy that does not know them. A server that does not know the bundle's route
+(404 or 405) is sent each request of it alone, then and from then on.
 """
 
 from __future__ import annotations
@@ -15,13 +28,15 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httptools
 import orjson
+
+from servegate import invocation_bundles as bundles
 
 _UNIX = "unix:"
 CONNECT_TIMEOUT_S = 5.0
@@ -30,6 +45,14 @@ _GONE_RETRY_S = 0.02
 # this is closed here rather than reused, so a request never goes out on a closing connection.
 IDLE_REUSE_S = 4.0
 PASSED_ON_HEADERS = ("retry-after", "inference-header-content-length")
+_INVOCATIONS = "/invocations"
+_DEFAULT_CONTENT_TYPE = "application/json"
+_UNKNOWN_ROUTE = (404, 405)
+LOAD_WINDOW_S = 0.2
+BUSY_SHARE = 0.75
+IDLE_SHARE = 0.6
+_STOPPED = "the gateway stopped the exchange"
+_UNANSWERED = "the replica's answer to a bundle left the request unanswered"
 
 
 class ReplicaUnreachable(Exception):
@@ -63,15 +86,24 @@ class _Connection(asyncio.Protocol):
         self._answer: asyncio.Future[ReplicaAnswer] | None = None
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
+        self._streamed: Callable[[bytes], None] | None = None
 
     @property
     def reusable(self) -> bool:
         return not self.closed and self._answer is None
 
-    async def exchange(self, request: bytes, timeout_s: float) -> ReplicaAnswer:
+    async def exchange(
+        self,
+        request: bytes,
+        timeout_s: float,
+        streamed: Callable[[bytes], None] | None = None,
+    ) -> ReplicaAnswer:
+        """The answer to ``request``. With ``streamed``, the body of an answer to a bundle
+        goes to it as it arrives, and the answer returned has none."""
         assert self.transport is not None and self._answer is None
         loop = asyncio.get_running_loop()
         answer = self._answer = loop.create_future()
+        self._streamed = streamed
         timer = loop.call_later(timeout_s, self._time_out, timeout_s)
         self.transport.write(request)
         try:
@@ -89,6 +121,7 @@ class _Connection(asyncio.Protocol):
 
     def _fail(self, error: Exception) -> None:
         answer, self._answer = self._answer, None
+        self._streamed = None
         self.close()
         if answer is not None and not answer.done():
             answer.set_exception(error)
@@ -116,10 +149,22 @@ class _Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if not _bundle_answer(status, self._headers):
+            self._streamed = None  # the whole answer, read as any other
+
     def on_body(self, body: bytes) -> None:
-        self._body.append(body)
+        if self._streamed is None:
+            self._body.append(body)
+            return
+        try:
+            self._streamed(body)
+        except bundles.BadBundle as error:
+            self._fail(ReplicaDropped(f"the replica's answer to a bundle is not one: {error}"))
 
     def on_message_complete(self) -> None:
+        self._streamed = None
         headers, self._headers = self._headers, {}
         body, self._body = self._body, []
         answer, self._answer = self._answer, None
@@ -129,14 +174,53 @@ class _Connection(asyncio.Protocol):
         if answer is None or answer.done():
             self.close()  # an answer nobody asked for: this connection is out of step
             return
-        answer.set_result(
-            ReplicaAnswer(
-                self.parser.get_status_code(),
-                b"".join(body),
-                headers.get("content-type", "application/json"),
-                {name: headers[name] for name in PASSED_ON_HEADERS if name in headers},
-            )
-        )
+        answer.set_result(_answer(self.parser.get_status_code(), headers, b"".join(body)))
+
+
+def _bundle_answer(status: int, headers: dict[str, str]) -> bool:
+    return status == 200 and headers.get("content-type") == bundles.CONTENT_TYPE
+
+
+def _answer(status: int, headers: dict[str, str], body: bytes) -> ReplicaAnswer:
+    """An answer as the gateway keeps it (``headers``: lower-case names)."""
+    return ReplicaAnswer(
+        status,
+        body,
+        headers.get("content-type", _DEFAULT_CONTENT_TYPE),
+        {name: headers[name] for name in PASSED_ON_HEADERS if name in headers},
+    )
+
+
+class _ProcessLoad:
+    """How busy this process is: the share of one core it used over the last moments."""
+
+    def __init__(self) -> None:
+        self._since = time.monotonic()
+        self._cpu_since = time.process_time()
+        self._busy = False
+
+    def busy(self) -> bool:
+        """Whether the process used more than ``BUSY_SHARE`` of a core lately (once over it,
+        until it used less than ``IDLE_SHARE``)."""
+        now = time.monotonic()
+        if now - self._since >= LOAD_WINDOW_S:
+            cpu = time.process_time()
+            share = (cpu - self._cpu_since) / (now - self._since)
+            self._since, self._cpu_since = now, cpu
+            self._busy = share > (IDLE_SHARE if self._busy else BUSY_SHARE)
+        return self._busy
+
+
+GATEWAY_LOAD = _ProcessLoad()
+
+
+@dataclass
+class _Bundled:
+    """A request gathered into a bundle, and where its answer goes."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    answer: asyncio.Future[ReplicaAnswer]
 
 
 class ReplicaClient:
@@ -145,6 +229,9 @@ class ReplicaClient:
     def __init__(self, address: str) -> None:
         self.address = address
         self._idle: list[_Connection] = []
+        self._bundles = address.startswith(_UNIX)
+        self._gathering: dict[float, list[_Bundled]] = {}  # by timeout: requests joining one
+        self._sending: set[asyncio.Task[None]] = set()
         if address.startswith(_UNIX):
             self._path: str | None = address.removeprefix(_UNIX)
             self._host, self._port, self._ssl = "", 0, False
@@ -165,13 +252,109 @@ class ReplicaClient:
         method: str = "POST",
     ) -> ReplicaAnswer:
         """Send one request; raises ReplicaUnreachable, ReplicaDropped or ReplicaTimeout."""
+        if (
+            self._bundles
+            and path == _INVOCATIONS
+            and method == "POST"
+            and len(body) <= bundles.MAX_BODY_BYTES
+            and not GATEWAY_LOAD.busy()
+        ):
+            return await self._gathered(body, headers, timeout_s)
+        return await self._send(path, body, headers, timeout_s, method)
+
+    async def _gathered(
+        self, body: bytes, headers: Mapping[str, str], timeout_s: float
+    ) -> ReplicaAnswer:
+        """The answer to an invocation sent with those the loop reaches in the same turn."""
+        loop = asyncio.get_running_loop()
+        gathering = self._gathering.get(timeout_s)
+        if gathering is not None and len(gathering) < bundles.MAX_REQUESTS - 1:
+            waiting = _Bundled(headers, body, loop.create_future())
+            gathering.append(waiting)
+            return await waiting.answer
+        gathering = self._gathering[timeout_s] = []
+        try:
+            await asyncio.sleep(0)  # one turn of the loop: the requests read in it join
+        except asyncio.CancelledError:
+            if gathering:
+                self._send_bundle(gathering, timeout_s)
+            raise
+        finally:
+            if self._gathering.get(timeout_s) is gathering:
+                del self._gathering[timeout_s]
+        if not gathering:
+            return await self._send(_INVOCATIONS, body, headers, timeout_s)
+        mine = _Bundled(headers, body, loop.create_future())
+        self._send_bundle([mine, *gathering], timeout_s)
+        return await mine.answer
+
+    def _send_bundle(self, gathered: list[_Bundled], timeout_s: float) -> None:
+        task = asyncio.get_running_loop().create_task(self._exchange_bundle(gathered, timeout_s))
+        self._sending.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._sending.discard)
+
+    async def _exchange_bundle(self, gathered: list[_Bundled], timeout_s: float) -> None:
+        """Send ``gathered`` in one request; each is answered as the replica answers it, as
+        soon as its answer arrives."""
+        try:
+            rest = await self._stream_bundle(gathered, timeout_s)
+        except (ReplicaUnreachable, ReplicaDropped, ReplicaTimeout) as error:
+            rest = [(each, type(error)(*error.args)) for each in gathered]
+        except BaseException:  # cancelled (the gateway stops): no answer can come
+            rest = [(each, ReplicaDropped(_STOPPED)) for each in gathered]
+            raise
+        finally:
+            for each, outcome in rest:
+                if each.answer.done():  # answered, or its caller has gone
+                    continue
+                if isinstance(outcome, BaseException):
+                    each.answer.set_exception(outcome)
+                else:
+                    each.answer.set_result(outcome)
+
+    async def _stream_bundle(
+        self, gathered: list[_Bundled], timeout_s: float
+    ) -> list[tuple[_Bundled, ReplicaAnswer | BaseException]]:
+        """Send the bundle and answer its requests as their answers stream in; returns what
+        the requests the stream did not answer get instead."""
+        reader = bundles.AnswerReader(len(gathered))
+
+        def arrived(data: bytes) -> None:
+            for index, one in reader.feed(data):
+                waiting = gathered[index].answer
+                if not waiting.done():
+                    waiting.set_result(_answer(one.status, one.headers, one.body))
+
+        bundle = bundles.pack_requests([(each.headers, each.body) for each in gathered])
+        headers = {"content-type": bundles.CONTENT_TYPE}
+        answer = await self._send(bundles.PATH, bundle, headers, timeout_s, streamed=arrived)
+        if answer.status == 200 and answer.content_type == bundles.CONTENT_TYPE:
+            left = [gathered[index] for index in sorted(reader.unanswered)]
+            return [(each, ReplicaDropped(_UNANSWERED)) for each in left]
+        if answer.status in _UNKNOWN_ROUTE:
+            self._bundles = False  # a server that does not know bundles
+            alone = [self._send(_INVOCATIONS, one.body, one.headers, timeout_s) for one in gathered]
+            answers = await asyncio.gather(*alone, return_exceptions=True)
+            return list(zip(gathered, answers, strict=True))
+        return [(each, answer) for each in gathered]  # refused as a whole: each request's answer
+
+    async def _send(
+        self,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout_s: float,
+        method: str = "POST",
+        streamed: Callable[[bytes], None] | None = None,
+    ) -> ReplicaAnswer:
         lines = [f"{method} {self._prefix}{path} HTTP/1.1\r\nHost: {self._host_header}\r\n"]
         if body or method != "GET":
             lines.append(f"Content-Length: {len(body)}\r\n")
         lines += [f"{name}: {value}\r\n" for name, value in headers.items()]
         lines.append("\r\n")
         connection = await self._connection()
-        answer = await connection.exchange("".join(lines).encode("latin-1") + body, timeout_s)
+        request = "".join(lines).encode("latin-1") + body
+        answer = await connection.exchange(request, timeout_s, streamed)
         if connection.reusable:
             self._idle.append(connection)
         return answer

@@ -72,6 +72,12 @@ REPLICA_LATENCY = Histogram(
 BATCH_ROWS = Histogram(
     "servegate_batch_rows", "Rows per predict call of the fast path.", LABELS, buckets=ROW_BUCKETS
 )
+BUNDLE_REQUESTS = Histogram(
+    "servegate_bundle_requests",
+    "Requests per bundle the gateway sent a replica.",
+    LABELS,
+    buckets=ROW_BUCKETS,
+)
 INFERENCE_WRITTEN = Counter(
     "servegate_inference_records_written",
     "Requests written to the endpoint's inference table.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import anyio
 import mlflow
@@ -20,6 +21,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from servegate import invocation_bundles as bundles
 from servegate import short_route
 from servegate.body import read_limited_body
 from servegate.errors import (
@@ -32,6 +34,7 @@ from servegate.features.join import FeatureJoiner
 from servegate.observability import metrics, request_ids
 from servegate.observability.access_log import log_access
 from servegate.replica.batching import NO_WAIT_BATCHING, Batcher, Batching
+from servegate.replica.bundled_invocations import INVOCATIONS_PATH, BundledInvocations
 from servegate.replica.codecs import BodyCodec, Decoded, codec_for, row_count
 from servegate.replica.encoding import encode_predictions
 from servegate.replica.fastpath import FastPath
@@ -201,7 +204,7 @@ def replica_app(
             Route("/health", ping, methods=["GET"]),
             Route("/version", version, methods=["GET"]),
             Route("/load", load, methods=["GET"]),
-            Route("/invocations", timed, methods=["POST"]),
+            Route(INVOCATIONS_PATH, timed, methods=["POST"]),
             *(more_routes or []),
         ],
         exception_handlers={
@@ -210,21 +213,29 @@ def replica_app(
             Exception: internal_error,
         },
     )
-    return ShortInvocations(app, timed)
+    bundle_sizes = metrics.BUNDLE_REQUESTS.labels(*metrics_labels).observe
+    return ShortInvocations(app, timed, bundle_sizes)
 
 
 class ShortInvocations:
     """``/invocations``, which every prediction takes, skips Starlette's router and its error
-    and exception middleware (``servegate.short_route``). Every other request goes to ``app``."""
+    and exception middleware (``servegate.short_route``), and so does a bundle of them from the
+    gateway (``servegate.replica.bundled_invocations``). Every other request goes to ``app``."""
 
-    def __init__(self, app: Starlette, invocations: Endpoint) -> None:
+    def __init__(
+        self, app: Starlette, invocations: Endpoint, on_bundle: Callable[[int], None]
+    ) -> None:
         self.app = app
         self.invocations = invocations
+        self.bundled = BundledInvocations(self, on_bundle)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hot = scope["type"] == "http" and scope["method"] == "POST"
-        if hot and _route_path(scope) == "/invocations":
+        path = _route_path(scope) if hot else None
+        if path == INVOCATIONS_PATH:
             await short_route.answer(self.app, self.invocations, scope, receive, send)
+        elif path == bundles.PATH:
+            await self.bundled(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 

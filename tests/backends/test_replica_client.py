@@ -1,5 +1,6 @@
 """The gateway's client for replicas, against real servers on a Unix socket and on 127.0.0.1:
-keep-alive reuse, each way a replica can fail a request, and answers in every framing."""
+keep-alive reuse, each way a replica can fail a request, answers in every framing, and the
+bundles requests held at once go in."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from servegate import invocation_bundles as bundles
 from servegate.backends import clients
 from servegate.backends.clients import (
     ReplicaClient,
@@ -23,6 +27,7 @@ from servegate.backends.clients import (
     ReplicaTimeout,
     ReplicaUnreachable,
 )
+from servegate.replica.bundled_invocations import BundledInvocations
 from tests.ports import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -73,10 +78,38 @@ APP = Starlette(
 )
 
 
+async def _seen(request: Request) -> Response:
+    await asyncio.sleep(float(request.headers.get("x-sleep", "0")))
+    seen = {
+        "body": (await request.body()).decode(),
+        "type": request.headers.get("content-type", ""),
+        "id": request.headers.get("x-request-id", ""),
+    }
+    return JSONResponse(seen, status_code=201, headers={"retry-after": "7", "x-private": "no"})
+
+
+class _Bundling:
+    """A replica's ``/invocations`` (answering with what it saw) and its bundles, counting
+    the requests to each."""
+
+    def __init__(self) -> None:
+        self.app = Starlette(routes=[Route("/invocations", _seen, methods=["POST"])])
+        self.bundled = BundledInvocations(self.app)
+        self.requests = {"/invocations": 0, bundles.PATH: 0}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.requests[scope["path"]] += 1
+            if scope["path"] == bundles.PATH:
+                await self.bundled(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 @contextlib.asynccontextmanager
-async def _uvicorn(**where: Any) -> AsyncIterator[uvicorn.Server]:
-    """The test app served by uvicorn (as replicas are) at ``where`` (uds=, or host= port=)."""
-    server = uvicorn.Server(uvicorn.Config(APP, log_level="warning", lifespan="off", **where))
+async def _uvicorn(app: ASGIApp = APP, **where: Any) -> AsyncIterator[uvicorn.Server]:
+    """An app served by uvicorn (as replicas are) at ``where`` (uds=, or host= port=)."""
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **where))
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
@@ -85,6 +118,25 @@ async def _uvicorn(**where: Any) -> AsyncIterator[uvicorn.Server]:
     finally:
         server.should_exit = True
         await task
+
+
+class _Load:
+    """The gateway's load as a test sets it."""
+
+    def __init__(self) -> None:
+        self.is_busy = False
+
+    def busy(self) -> bool:
+        return self.is_busy
+
+
+@pytest.fixture(autouse=True)
+def load(monkeypatch: pytest.MonkeyPatch) -> _Load:
+    """A gateway with time to spare, unless a test says otherwise (the test process's own
+    load must not decide whether requests are bundled)."""
+    load = _Load()
+    monkeypatch.setattr(clients, "GATEWAY_LOAD", load)
+    return load
 
 
 @contextlib.asynccontextmanager
@@ -258,5 +310,159 @@ def test_connection_close_answers_and_idle_connections_are_not_reused(
             await asyncio.sleep(0.2)
             assert (await client.post("/invocations", b"", {}, 5)).body == b"ok"
             assert connections == 3  # idle too long: not reused
+
+    asyncio.run(scenario())
+
+
+def test_requests_held_at_once_go_in_bundles_and_each_gets_its_own_answer(
+    tmp_path: Path,
+) -> None:
+    sock, replica = tmp_path / "replica.sock", _Bundling()
+
+    async def scenario() -> None:
+        async with _uvicorn(replica, uds=str(sock)), _client(f"unix:{sock}") as client:
+            count = bundles.MAX_REQUESTS + 6
+            held = [
+                client.post(
+                    "/invocations",
+                    b"%d" % i,
+                    {"content-type": f"t/{i}", "x-request-id": f"r{i}"},
+                    5,
+                )
+                for i in range(count)
+            ]
+            big = b"x" * (bundles.MAX_BODY_BYTES + 1)
+            answers = await asyncio.gather(*held, client.post("/invocations", big, {}, 5))
+            seen = [orjson.loads(answer.body) for answer in answers]
+            assert seen[:count] == [
+                {"body": f"{i}", "type": f"t/{i}", "id": f"r{i}"} for i in range(count)
+            ]
+            assert seen[count]["body"] == big.decode()
+            assert {answer.status for answer in answers} == {201}
+            assert answers[5].headers == {"retry-after": "7"}  # only the headers passed on
+            assert answers[5].content_type == "application/json"
+            # Two bundles (the most one holds, and the rest); the big body went alone.
+            assert replica.requests == {bundles.PATH: 2, "/invocations": 1}
+
+            lone = await client.post("/invocations", b"lone", {}, 5)
+            assert orjson.loads(lone.body)["body"] == "lone"
+            assert replica.requests == {bundles.PATH: 2, "/invocations": 2}
+
+    asyncio.run(scenario())
+
+
+def test_a_busy_gateway_sends_each_request_alone(tmp_path: Path, load: _Load) -> None:
+    sock, replica = tmp_path / "replica.sock", _Bundling()
+    load.is_busy = True
+
+    async def scenario() -> None:
+        async with _uvicorn(replica, uds=str(sock)), _client(f"unix:{sock}") as client:
+            held = [client.post("/invocations", b"%d" % i, {}, 5) for i in range(10)]
+            answers = await asyncio.gather(*held)
+            assert [orjson.loads(answer.body)["body"] for answer in answers] == [
+                f"{i}" for i in range(10)
+            ]
+            assert replica.requests == {bundles.PATH: 0, "/invocations": 10}
+
+    asyncio.run(scenario())
+
+
+def test_the_gateway_is_busy_past_three_quarters_of_a_core_until_under_three_fifths(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = {"wall": 0.0, "cpu": 0.0}
+    monkeypatch.setattr(clients.time, "monotonic", lambda: clock["wall"])
+    monkeypatch.setattr(clients.time, "process_time", lambda: clock["cpu"])
+    process = clients._ProcessLoad()
+    seen = []
+    for share in (0.5, 0.8, 0.7, 0.65, 0.5, 0.7, 0.9):
+        clock["wall"] += clients.LOAD_WINDOW_S
+        clock["cpu"] += share * clients.LOAD_WINDOW_S
+        seen.append(process.busy())
+        clock["cpu"] += clients.LOAD_WINDOW_S  # used within the window: no change till it ends
+        assert process.busy() == seen[-1]
+        clock["cpu"] -= clients.LOAD_WINDOW_S
+    assert seen == [False, True, True, True, False, False, True]
+
+
+def test_a_server_without_bundles_is_sent_each_request_alone_from_then_on(
+    tmp_path: Path,
+) -> None:
+    sock = tmp_path / "replica.sock"
+
+    async def scenario() -> None:
+        async with _uvicorn(uds=str(sock)) as server, _client(f"unix:{sock}") as client:
+            for round_ in range(2):
+                bodies = [b"round %d, body %d" % (round_, i) for i in range(10)]
+                answers = await asyncio.gather(
+                    *(client.post("/invocations", body, {}, 5) for body in bodies)
+                )
+                assert [answer.body for answer in answers] == bodies
+                assert {answer.status for answer in answers} == {201}
+            # one bundle (404), then every request alone
+            assert server.server_state.total_requests == 1 + 20
+
+    asyncio.run(scenario())
+
+
+def test_each_answer_of_a_bundle_comes_as_soon_as_it_is_ready(tmp_path: Path) -> None:
+    sock, replica = tmp_path / "replica.sock", _Bundling()
+
+    async def scenario() -> None:
+        async with _uvicorn(replica, uds=str(sock)), _client(f"unix:{sock}") as client:
+            slow = asyncio.create_task(client.post("/invocations", b"slow", {"x-sleep": "2"}, 5))
+            quick = asyncio.create_task(client.post("/invocations", b"quick", {}, 5))
+            done, _ = await asyncio.wait({slow, quick}, return_when=asyncio.FIRST_COMPLETED)
+            assert done == {quick} and not slow.done()
+            assert orjson.loads(quick.result().body)["body"] == "quick"
+            assert orjson.loads((await slow).body)["body"] == "slow"
+            assert replica.requests == {bundles.PATH: 1, "/invocations": 0}
+
+    asyncio.run(scenario())
+
+
+async def _hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+
+
+async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    await asyncio.sleep(2)
+    writer.close()
+
+
+async def _not_a_bundle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: {bundles.CONTENT_TYPE}\r\nContent-Length: 3\r\n"
+    writer.write(head.encode() + b"\r\n\xc1\xc1\xc1")
+    await writer.drain()
+    await asyncio.sleep(1)
+    writer.close()
+
+
+@pytest.mark.parametrize(
+    ("handler", "failure"),
+    [(_hang_up, ReplicaDropped), (_silent, ReplicaTimeout), (_not_a_bundle, ReplicaDropped)],
+    ids=["hangs-up", "silent", "not-a-bundle"],
+)
+def test_a_bundle_that_fails_fails_each_of_its_requests(
+    tmp_path: Path, handler: Handler, failure: type[Exception]
+) -> None:
+    async def scenario() -> None:
+        async with _raw(handler, tmp_path / "failing.sock") as client:
+            held = [client.post("/invocations", b"{}", {}, 0.5) for _ in range(8)]
+            outcomes = await asyncio.gather(*held, return_exceptions=True)
+            assert [type(outcome) for outcome in outcomes] == [failure] * 8
+
+    asyncio.run(scenario())
+
+
+def test_a_bundle_no_one_can_reach_is_unreachable_for_each(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with _client(f"unix:{tmp_path / 'none.sock'}") as client:
+            held = [client.post("/invocations", b"{}", {}, 5) for _ in range(8)]
+            outcomes = await asyncio.gather(*held, return_exceptions=True)
+            assert [type(outcome) for outcome in outcomes] == [ReplicaUnreachable] * 8
 
     asyncio.run(scenario())

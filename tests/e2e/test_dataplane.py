@@ -16,6 +16,7 @@ from mlflow.pyfunc.scoring_server import predictions_to_json
 from tests import models
 from tests.e2e.conftest import Registered, load_pyfunc, register_into
 from tests.e2e.gateway_process import GatewayProcess
+from tests.e2e.test_metrics import samples, value
 
 BASE = "/api/2.0/serving-endpoints"
 
@@ -268,6 +269,49 @@ def test_batched_fast_path_through_an_endpoint(gateway: GatewayProcess) -> None:
     pyfunc = load_pyfunc(gateway, forest)
     for rows, answer in zip(requests_, answers, strict=True):
         assert answer == as_answered(pyfunc.predict(rows))
+
+
+def test_requests_held_together_go_in_bundles_each_answered_as_alone(
+    gateway: GatewayProcess, models_endpoint: str, sklearn_versions: list[Registered]
+) -> None:
+    """Requests the gateway holds at once for a replica reach it in one exchange (a bundle);
+    each is answered as it is alone, and a bad one fails only itself."""
+    url = f"/serving-endpoints/{models_endpoint}/served-models/sk/invocations"
+    sample = sklearn_versions[0].sample
+    bodies = [
+        json.dumps(
+            {"dataframe_split": json.loads(sample.iloc[i : i + 1 + i % 2].to_json(orient="split"))}
+        )
+        if i % 4
+        else "{not json"
+        for i in range(16)
+    ]
+
+    def ask(body: str) -> tuple[int, str]:
+        headers = {**gateway.headers, "content-type": "application/json"}
+        answer = gateway.api("POST", url, data=body, headers=headers)
+        return answer.status_code, answer.text
+
+    alone = [ask(body) for body in bodies]
+    assert [status for status, _ in alone] == [400, 200, 200, 200] * 4
+
+    def bundled() -> tuple[float, float]:
+        found = samples(gateway.api("GET", "/metrics").text)
+        labels = {"endpoint": models_endpoint, "served_model": "sk"}
+        return (
+            value(found, "servegate_bundle_requests_count", **labels),
+            value(found, "servegate_bundle_requests_sum", **labels),
+        )
+
+    before = bundled()
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        for _ in range(50):  # until some requests met at the gateway (each round is a chance)
+            assert list(pool.map(ask, bodies)) == alone
+            bundles, requests_ = bundled()
+            if requests_ - before[1] > bundles - before[0]:
+                break
+        else:
+            raise AssertionError(f"no two requests of 50 rounds of 16 went together: {bundled()}")
 
 
 def test_limited_and_unlimited_queries_are_answered_alike(
