@@ -30,6 +30,8 @@ _MAX_HEADER_BYTES = 16 * 1024
 MAX_BUNDLE_BYTES = MAX_REQUESTS * (MAX_BODY_BYTES + _MAX_HEADER_BYTES)
 WAIT_FOR_THE_REST_S = 0.01
 MAX_ANSWER_BYTES = 1 << 30  # one answer (predictions for up to the replica's row limit)
+# What msgpack raises for bytes that are not MessagePack, or keys it cannot hash.
+_NOT_MESSAGEPACK = (ValueError, TypeError, msgpack.UnpackException)
 
 
 class BadBundle(ValueError):
@@ -83,7 +85,7 @@ class AnswerReader:
         try:
             for entry in self._unpacker:
                 answers.append(self._answer(entry))
-        except (ValueError, TypeError, msgpack.UnpackException) as error:
+        except _NOT_MESSAGEPACK as error:
             raise BadBundle(f"not MessagePack: {error}") from error
         return answers
 
@@ -103,7 +105,7 @@ class AnswerReader:
 def _unpacked(data: bytes) -> object:
     try:
         return msgpack.unpackb(data)
-    except (ValueError, TypeError, msgpack.UnpackException) as error:
+    except _NOT_MESSAGEPACK as error:
         raise BadBundle(f"not MessagePack: {error}") from error
 
 

@@ -151,7 +151,7 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
-        if not _bundle_answer(status, self._headers):
+        if not _bundle_answer(status, self._headers.get("content-type")):
             self._streamed = None  # the whole answer, read as any other
 
     def on_body(self, body: bytes) -> None:
@@ -177,8 +177,9 @@ class _Connection(asyncio.Protocol):
         answer.set_result(_answer(self.parser.get_status_code(), headers, b"".join(body)))
 
 
-def _bundle_answer(status: int, headers: dict[str, str]) -> bool:
-    return status == 200 and headers.get("content-type") == bundles.CONTENT_TYPE
+def _bundle_answer(status: int, content_type: str | None) -> bool:
+    """Whether an answer is a bundle's answers (else the bundle was answered as a whole)."""
+    return status == 200 and content_type == bundles.CONTENT_TYPE
 
 
 def _answer(status: int, headers: dict[str, str], body: bytes) -> ReplicaAnswer:
@@ -328,7 +329,7 @@ class ReplicaClient:
         bundle = bundles.pack_requests([(each.headers, each.body) for each in gathered])
         headers = {"content-type": bundles.CONTENT_TYPE}
         answer = await self._send(bundles.PATH, bundle, headers, timeout_s, streamed=arrived)
-        if answer.status == 200 and answer.content_type == bundles.CONTENT_TYPE:
+        if _bundle_answer(answer.status, answer.content_type):
             left = [gathered[index] for index in sorted(reader.unanswered)]
             return [(each, ReplicaDropped(_UNANSWERED)) for each in left]
         if answer.status in _UNKNOWN_ROUTE:
