@@ -17,12 +17,11 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
 from servegate.errors import RequestTimeout, error_body
+from servegate.one_write_responses import OneWriteHttpToolsProtocol
 
 
-class TimedHttpToolsProtocol(HttpToolsProtocol):
+class TimedHttpToolsProtocol(OneWriteHttpToolsProtocol):
     def __init__(self, *args: Any, head_timeout_s: float, body_timeout_s: float, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.head_timeout_s = head_timeout_s

@@ -21,6 +21,7 @@ from servegate.observability import metrics
 from servegate.observability.full_disk import drop_when_full
 from servegate.observability.log_format import LogFormat, configure_logging
 from servegate.observability.logs import reopen_when_rotated
+from servegate.one_write_responses import OneWriteHttpToolsProtocol
 from servegate.replica.buildlog import BuildLog
 from servegate.replica.served import LoadFailed, ReplicaOptions, load_served_app
 
@@ -134,7 +135,7 @@ def _serve(
         port=port,
         uds=str(uds) if uds else None,
         loop="uvloop",
-        http="httptools",
+        http=OneWriteHttpToolsProtocol,
         ws="none",  # nothing here speaks WebSocket: not even its library is imported
         access_log=False,
         log_config=None,

@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -29,6 +28,7 @@ from servegate.backends.clients import (
 )
 from servegate.replica.bundled_invocations import BundledInvocations
 from tests.ports import free_port
+from tests.uvicorn_servers import uvicorn_serving
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -106,18 +106,9 @@ class _Bundling:
         await self.app(scope, receive, send)
 
 
-@contextlib.asynccontextmanager
-async def _uvicorn(app: ASGIApp = APP, **where: Any) -> AsyncIterator[uvicorn.Server]:
+def _uvicorn(app: ASGIApp = APP, **where: Any) -> contextlib.AbstractAsyncContextManager[Any]:
     """An app served by uvicorn (as replicas are) at ``where`` (uds=, or host= port=)."""
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **where))
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            await asyncio.sleep(0.01)
-        yield server
-    finally:
-        server.should_exit = True
-        await task
+    return uvicorn_serving(app, **where)
 
 
 class _Load:
