@@ -131,7 +131,7 @@ def assert_one_to_one(records: list[dict], sent: list[Sent], models: dict[str, t
         if request.request_id is not None:
             assert record["request_id"] == request.request_id
         else:
-            assert len(record["request_id"]) == 32, "a uuid4, as hex"
+            assert len(record["request_id"]) == 32, "128 random bits, as hex"
         client_id = json.loads(request.body).get("client_request_id")
         assert record["client_request_id"] == client_id
 
