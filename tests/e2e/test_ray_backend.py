@@ -107,40 +107,41 @@ def test_split_endpoint_runs_on_ray_serve(
     }
     created = ray_gateway.api("POST", BASE, json={"name": "ray-split", "config": config})
     assert created.status_code == 200, created.text
-    first = ray_gateway.api("GET", f"{BASE}/ray-split").json()
-    assert first["state"]["ready"] == "NOT_READY", first
-    ready = ray_gateway.wait_for("ray-split", timeout=300)
-    entities = ready["config"]["served_entities"]
-    assert [e["state"]["deployment"] for e in entities] == ["DEPLOYMENT_READY"] * 2, entities
-    assert [e["scaling"]["ready_replicas"] for e in entities] == [1, 1], entities
+    try:
+        first = ray_gateway.api("GET", f"{BASE}/ray-split").json()
+        assert first["state"]["ready"] == "NOT_READY", first
+        ready = ray_gateway.wait_for("ray-split", timeout=300)
+        entities = ready["config"]["served_entities"]
+        assert [e["state"]["deployment"] for e in entities] == ["DEPLOYMENT_READY"] * 2, entities
+        assert [e["scaling"]["ready_replicas"] for e in entities] == [1, 1], entities
 
-    applications = servegate_applications(ray_cluster)
-    assert len(applications) == 2, applications
-    assert {app["status"] for app in applications.values()} == {"RUNNING"}
+        applications = servegate_applications(ray_cluster)
+        assert len(applications) == 2, applications
+        assert {app["status"] for app in applications.values()} == {"RUNNING"}
 
-    sample = v1.sample
-    body = {"dataframe_split": json.loads(sample.to_json(orient="split", index=False))}
-    expected = {
-        served: np.asarray(load_pyfunc(ray_gateway, model).predict(sample)).tolist()
-        for served, model in (("a", v1), ("b", v2))
-    }
-    counts: Counter[str] = Counter()
-    url = f"{ray_gateway.url}/serving-endpoints/ray-split/invocations"
-    with requests.Session() as session:
-        session.headers.update(ray_gateway.headers)
-        for _ in range(REQUESTS):
-            answer = session.post(url, json=body, timeout=60)
-            served = answer.headers["served-model-name"]
-            assert predictions(answer) == expected[served]
-            counts[served] += 1
-    assert abs(counts["a"] / REQUESTS - 0.80) <= 0.12, counts
-    assert counts["a"] + counts["b"] == REQUESTS
+        sample = v1.sample
+        body = {"dataframe_split": json.loads(sample.to_json(orient="split", index=False))}
+        expected = {
+            served: np.asarray(load_pyfunc(ray_gateway, model).predict(sample)).tolist()
+            for served, model in (("a", v1), ("b", v2))
+        }
+        counts: Counter[str] = Counter()
+        url = f"{ray_gateway.url}/serving-endpoints/ray-split/invocations"
+        with requests.Session() as session:
+            session.headers.update(ray_gateway.headers)
+            for _ in range(REQUESTS):
+                answer = session.post(url, json=body, timeout=60)
+                served = answer.headers["served-model-name"]
+                assert predictions(answer) == expected[served]
+                counts[served] += 1
+        assert abs(counts["a"] / REQUESTS - 0.80) <= 0.12, counts
+        assert counts["a"] + counts["b"] == REQUESTS
 
-    pids = ray_cluster.pids() | {ray_gateway.process.pid}  # type: ignore[union-attr]
-    assert not leaks(pids), leaks(pids)
-
-    assert ray_gateway.api("DELETE", f"{BASE}/ray-split").status_code == 200
-    wait_until(lambda: not servegate_applications(ray_cluster), "the applications to go")
+        pids = ray_cluster.pids() | {ray_gateway.process.pid}  # type: ignore[union-attr]
+        assert not leaks(pids), leaks(pids)
+    finally:  # a failure here must not leave its applications to the next tests
+        assert ray_gateway.api("DELETE", f"{BASE}/ray-split").status_code == 200
+        wait_until(lambda: not servegate_applications(ray_cluster), "the applications to go")
 
 
 def test_scaled_to_zero_on_ray_answers_the_next_request(
