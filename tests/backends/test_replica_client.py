@@ -332,12 +332,13 @@ def test_requests_held_at_once_go_in_bundles_and_each_gets_its_own_answer(
             assert {answer.status for answer in answers} == {201}
             assert answers[5].headers == {"retry-after": "7"}  # only the headers passed on
             assert answers[5].content_type == "application/json"
-            # Two bundles (the most one holds, and the rest); the big body went alone.
-            assert replica.requests == {bundles.PATH: 2, "/invocations": 1}
+            # The first went at once (no other was unanswered), the rest in two bundles (the
+            # most one holds, and the rest); the big body went alone.
+            assert replica.requests == {bundles.PATH: 2, "/invocations": 2}
 
             lone = await client.post("/invocations", b"lone", {}, 5)
             assert orjson.loads(lone.body)["body"] == "lone"
-            assert replica.requests == {bundles.PATH: 2, "/invocations": 2}
+            assert replica.requests == {bundles.PATH: 2, "/invocations": 3}
 
     asyncio.run(scenario())
 
@@ -401,13 +402,16 @@ def test_each_answer_of_a_bundle_comes_as_soon_as_it_is_ready(tmp_path: Path) ->
 
     async def scenario() -> None:
         async with _uvicorn(replica, uds=str(sock)), _client(f"unix:{sock}") as client:
+            first = asyncio.create_task(client.post("/invocations", b"first", {}, 5))
             slow = asyncio.create_task(client.post("/invocations", b"slow", {"x-sleep": "2"}, 5))
             quick = asyncio.create_task(client.post("/invocations", b"quick", {}, 5))
             done, _ = await asyncio.wait({slow, quick}, return_when=asyncio.FIRST_COMPLETED)
             assert done == {quick} and not slow.done()
             assert orjson.loads(quick.result().body)["body"] == "quick"
             assert orjson.loads((await slow).body)["body"] == "slow"
-            assert replica.requests == {bundles.PATH: 1, "/invocations": 0}
+            assert orjson.loads((await first).body)["body"] == "first"
+            # the first went alone (none other unanswered), the two after it together
+            assert replica.requests == {bundles.PATH: 1, "/invocations": 1}
 
     asyncio.run(scenario())
 
@@ -444,7 +448,8 @@ def test_a_bundle_that_fails_fails_each_of_its_requests(
         async with _raw(handler, tmp_path / "failing.sock") as client:
             held = [client.post("/invocations", b"{}", {}, 0.5) for _ in range(8)]
             outcomes = await asyncio.gather(*held, return_exceptions=True)
-            assert [type(outcome) for outcome in outcomes] == [failure] * 8
+            # the first went alone (none other was unanswered), the seven after it together
+            assert [type(outcome) for outcome in outcomes[1:]] == [failure] * 7
 
     asyncio.run(scenario())
 
