@@ -9,15 +9,18 @@ per proxied request went from 0.9 to 0.45 ms on one machine with this pool); htt
 several times more than aiohttp.
 
 Requests to a local replica's ``/invocations`` that the gateway holds at the same turn of its
-event loop go out together, as one bundle (``servegate.invocation_bundles``): a request that
-finds others to the replica unanswered waits one turn for company, and under load the replica
-handles one exchange for many requests. One that finds none goes at once, as it always did: a
-lone request (one connection) takes no extra turn of the loop (strace: the gateway waited for
-events twice a request, not three times). Only while the gateway has time to spare: a bundle's
-requests wait for each other's answers, which costs nothing while the replica is the slower
-of the two (its CPU per request fell by a fifth to a third; a scikit-learn pipeline answered
-a quarter more requests at 64 connections, a forest a tenth more) and throughput once the
-gateway is (XGBoost, whose replica keeps up with the gateway, lost 10-25 % bundled).
+event loop go out together, as one bundle (``servegate.invocation_bundles``): a request waits
+one turn for company, and under load the replica handles one exchange for many requests. Not
+when no other request to the replica is unanswered and the last to wait met none: one
+connection's requests go at once, without a turn of the loop for nothing (strace: the gateway
+waited for events twice a request, not three times). Clients that come back together (a
+bundle's answered) still all wait: the first sent alone would have the replica predict it
+alone, a forest's CPU a request a fifth higher at 64 connections. Only while the gateway
+has time to spare: a bundle's requests wait for each other's answers, which costs nothing
+while the replica is the slower of the two (its CPU per request fell by a fifth to a third;
+a scikit-learn pipeline answered a quarter more requests at 64 connections, a forest a tenth
+more) and throughput once the gateway is (XGBoost, whose replica keeps up with the gateway,
+lost 10-25 % bundled).
 Bundles go only to replicas on a Unix socket (the local backend's, which run this very
 code); a replica elsewhere (a pod, Ray Serve) may be another version of servegate, or sit
 behind a proxy that does not know them. A server that does not know the bundle's route
@@ -235,6 +238,7 @@ class ReplicaClient:
         self._bundles = address.startswith(_UNIX)
         self._gathering: dict[float, list[_Bundled]] = {}  # by timeout: requests joining one
         self._invoking = 0  # invocations posted and not yet answered
+        self._met_company = False  # whether the last request to wait for company found some
         self._sending: set[asyncio.Task[None]] = set()
         if address.startswith(_UNIX):
             self._path: str | None = address.removeprefix(_UNIX)
@@ -258,7 +262,7 @@ class ReplicaClient:
         """Send one request; raises ReplicaUnreachable, ReplicaDropped or ReplicaTimeout."""
         if path != _INVOCATIONS or method != "POST":
             return await self._send(path, body, headers, timeout_s, method)
-        company = self._invoking  # others unanswered: more may come in this turn
+        company = self._invoking or self._met_company  # more may come in this turn
         self._invoking += 1
         try:
             if (
@@ -292,6 +296,7 @@ class ReplicaClient:
         finally:
             if self._gathering.get(timeout_s) is gathering:
                 del self._gathering[timeout_s]
+        self._met_company = bool(gathering)
         if not gathering:
             return await self._send(_INVOCATIONS, body, headers, timeout_s)
         mine = _Bundled(headers, body, loop.create_future())

@@ -332,13 +332,22 @@ def test_requests_held_at_once_go_in_bundles_and_each_gets_its_own_answer(
             assert {answer.status for answer in answers} == {201}
             assert answers[5].headers == {"retry-after": "7"}  # only the headers passed on
             assert answers[5].content_type == "application/json"
-            # The first went at once (no other was unanswered), the rest in two bundles (the
-            # most one holds, and the rest); the big body went alone.
+            # The first went at once (none unanswered, no company met before), the rest in two
+            # bundles (the most one holds, and the rest); the big body went alone.
             assert replica.requests == {bundles.PATH: 2, "/invocations": 2}
+
+            # Held together again, with none unanswered: the last to wait met company, so the
+            # first waits too, and all go in one bundle.
+            again = [client.post("/invocations", b"again %d" % i, {}, 5) for i in range(10)]
+            answers = await asyncio.gather(*again)
+            assert [orjson.loads(answer.body)["body"] for answer in answers] == [
+                f"again {i}" for i in range(10)
+            ]
+            assert replica.requests == {bundles.PATH: 3, "/invocations": 2}
 
             lone = await client.post("/invocations", b"lone", {}, 5)
             assert orjson.loads(lone.body)["body"] == "lone"
-            assert replica.requests == {bundles.PATH: 2, "/invocations": 3}
+            assert replica.requests == {bundles.PATH: 3, "/invocations": 3}
 
     asyncio.run(scenario())
 
