@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from servegate import invocation_bundles as bundles
 from servegate.backends import clients
 from servegate.backends.clients import (
+    ReplicaAnswer,
     ReplicaClient,
     ReplicaDropped,
     ReplicaTimeout,
@@ -446,19 +447,23 @@ async def _not_a_bundle(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
 
 
 @pytest.mark.parametrize(
-    ("handler", "failure"),
-    [(_hang_up, ReplicaDropped), (_silent, ReplicaTimeout), (_not_a_bundle, ReplicaDropped)],
+    ("handler", "alone", "failure"),
+    [
+        (_hang_up, ReplicaDropped, ReplicaDropped),
+        (_silent, ReplicaTimeout, ReplicaTimeout),
+        (_not_a_bundle, ReplicaAnswer, ReplicaDropped),  # alone, it is just an answer
+    ],
     ids=["hangs-up", "silent", "not-a-bundle"],
 )
 def test_a_bundle_that_fails_fails_each_of_its_requests(
-    tmp_path: Path, handler: Handler, failure: type[Exception]
+    tmp_path: Path, handler: Handler, alone: type, failure: type[Exception]
 ) -> None:
     async def scenario() -> None:
         async with _raw(handler, tmp_path / "failing.sock") as client:
             held = [client.post("/invocations", b"{}", {}, 0.5) for _ in range(8)]
             outcomes = await asyncio.gather(*held, return_exceptions=True)
             # the first went alone (none other was unanswered), the seven after it together
-            assert [type(outcome) for outcome in outcomes[1:]] == [failure] * 7
+            assert [type(outcome) for outcome in outcomes] == [alone] + [failure] * 7
 
     asyncio.run(scenario())
 
