@@ -10,17 +10,22 @@ several times more than aiohttp.
 
 Requests to a local replica's ``/invocations`` that the gateway holds at the same turn of its
 event loop go out together, as one bundle (``servegate.invocation_bundles``): a request waits
-one turn for company, and under load the replica handles one exchange for many requests. Not
-when no other request to the replica is unanswered and the last to wait met none: one
-connection's requests go at once, without a turn of the loop for nothing (strace: the gateway
-waited for events twice a request, not three times). Clients that come back together (a
-bundle's answered) still all wait: the first sent alone would have the replica predict it
-alone, a forest's CPU a request a fifth higher at 64 connections. Only while the gateway
-has time to spare: a bundle's requests wait for each other's answers, which costs nothing
-while the replica is the slower of the two (its CPU per request fell by a fifth to a third;
-a scikit-learn pipeline answered a quarter more requests at 64 connections, a forest a tenth
-more) and throughput once the gateway is (XGBoost, whose replica keeps up with the gateway,
-lost 10-25 % bundled).
+one turn for company, and under load the replica handles one exchange for many requests (its
+CPU per request fell by a fifth to a third). Not when no other request to the replica is
+unanswered and the last to wait met none: one connection's requests go at once, without a
+turn of the loop for nothing (strace: the gateway waited for events twice a request, not
+three times). Clients that come back together (a bundle's answered) still all wait: the first
+sent alone would have the replica predict it alone, a forest's CPU a request a fifth higher
+at 64 connections.
+
+A bundle goes as soon as it holds ``BUNDLE_SENT_AT`` requests, before the turn ends: the
+replica starts on it while the gateway still reads the rest. One bundle a turn kept the two
+processes in lockstep, each idle while the other worked on the same clients' requests: with
+XGBoost, whose replica keeps up with the gateway, both sat at half a core with 64 connections
+waiting (a third fewer requests than sending each alone). Bundles of 16 sent at the end of the
+turn stayed in lockstep; sent as they fill, both processes ran at 0.8 of a core, and bundling
+lost nothing anywhere, so it no longer depends on the gateway's load.
+
 Bundles go only to replicas on a Unix socket (the local backend's, which run this very
 code); a replica elsewhere (a pod, Ray Serve) may be another version of servegate, or sit
 behind a proxy that does not know them. A server that does not know the bundle's route
@@ -53,9 +58,7 @@ PASSED_ON_HEADERS = ("retry-after", "inference-header-content-length")
 _INVOCATIONS = "/invocations"
 _DEFAULT_CONTENT_TYPE = "application/json"
 _UNKNOWN_ROUTE = (404, 405)
-LOAD_WINDOW_S = 0.2
-BUSY_SHARE = 0.75
-IDLE_SHARE = 0.6
+BUNDLE_SENT_AT = 16  # requests: a bundle this full goes at once (see the module's docstring)
 _STOPPED = "the gateway stopped the exchange"
 _UNANSWERED = "the replica's answer to a bundle left the request unanswered"
 
@@ -197,29 +200,6 @@ def _answer(status: int, headers: dict[str, str], body: bytes) -> ReplicaAnswer:
     )
 
 
-class _ProcessLoad:
-    """How busy this process is: the share of one core it used over the last moments."""
-
-    def __init__(self) -> None:
-        self._since = time.monotonic()
-        self._cpu_since = time.process_time()
-        self._busy = False
-
-    def busy(self) -> bool:
-        """Whether the process used more than ``BUSY_SHARE`` of a core lately (once over it,
-        until it used less than ``IDLE_SHARE``)."""
-        now = time.monotonic()
-        if now - self._since >= LOAD_WINDOW_S:
-            cpu = time.process_time()
-            share = (cpu - self._cpu_since) / (now - self._since)
-            self._since, self._cpu_since = now, cpu
-            self._busy = share > (IDLE_SHARE if self._busy else BUSY_SHARE)
-        return self._busy
-
-
-GATEWAY_LOAD = _ProcessLoad()
-
-
 @dataclass
 class _Bundled:
     """A request gathered into a bundle, and where its answer goes."""
@@ -265,12 +245,7 @@ class ReplicaClient:
         company = self._invoking or self._met_company  # more may come in this turn
         self._invoking += 1
         try:
-            if (
-                company
-                and self._bundles
-                and len(body) <= bundles.MAX_BODY_BYTES
-                and not GATEWAY_LOAD.busy()
-            ):
+            if company and self._bundles and len(body) <= bundles.MAX_BODY_BYTES:
                 return await self._gathered(body, headers, timeout_s)
             return await self._send(path, body, headers, timeout_s, method)
         finally:
@@ -279,28 +254,34 @@ class ReplicaClient:
     async def _gathered(
         self, body: bytes, headers: Mapping[str, str], timeout_s: float
     ) -> ReplicaAnswer:
-        """The answer to an invocation sent with those the loop reaches in the same turn."""
+        """The answer to an invocation sent with those the loop reaches in the same turn, in
+        bundles of at most ``BUNDLE_SENT_AT``: a full one goes at once."""
         loop = asyncio.get_running_loop()
+        mine = _Bundled(headers, body, loop.create_future())
         gathering = self._gathering.get(timeout_s)
-        if gathering is not None and len(gathering) < bundles.MAX_REQUESTS - 1:
-            waiting = _Bundled(headers, body, loop.create_future())
-            gathering.append(waiting)
-            return await waiting.answer
-        gathering = self._gathering[timeout_s] = []
+        if gathering is not None:
+            gathering.append(mine)
+            if len(gathering) == BUNDLE_SENT_AT:
+                del self._gathering[timeout_s]
+                self._send_bundle(gathering, timeout_s)
+            return await mine.answer
+        gathering = self._gathering[timeout_s] = [mine]
         try:
             await asyncio.sleep(0)  # one turn of the loop: the requests read in it join
         except asyncio.CancelledError:
-            if gathering:
-                self._send_bundle(gathering, timeout_s)
-            raise
-        finally:
-            if self._gathering.get(timeout_s) is gathering:
+            if self._gathering.get(timeout_s) is gathering:  # not sent yet: the rest still go
                 del self._gathering[timeout_s]
-        self._met_company = bool(gathering)
-        if not gathering:
+                gathering.remove(mine)
+                if gathering:
+                    self._send_bundle(gathering, timeout_s)
+            raise
+        self._met_company = len(gathering) > 1
+        if self._gathering.get(timeout_s) is not gathering:
+            return await mine.answer  # it filled up and went
+        del self._gathering[timeout_s]
+        if len(gathering) == 1:
             return await self._send(_INVOCATIONS, body, headers, timeout_s)
-        mine = _Bundled(headers, body, loop.create_future())
-        self._send_bundle([mine, *gathering], timeout_s)
+        self._send_bundle(gathering, timeout_s)
         return await mine.answer
 
     def _send_bundle(self, gathered: list[_Bundled], timeout_s: float) -> None:

@@ -91,11 +91,12 @@ async def _seen(request: Request) -> Response:
 
 class _Bundling:
     """A replica's ``/invocations`` (answering with what it saw) and its bundles, counting
-    the requests to each."""
+    the requests to each and the requests in each bundle."""
 
     def __init__(self) -> None:
         self.app = Starlette(routes=[Route("/invocations", _seen, methods=["POST"])])
-        self.bundled = BundledInvocations(self.app)
+        self.bundle_sizes: list[int] = []  # requests in each bundle, in order
+        self.bundled = BundledInvocations(self.app, self.bundle_sizes.append)
         self.requests = {"/invocations": 0, bundles.PATH: 0}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,25 +111,6 @@ class _Bundling:
 def _uvicorn(app: ASGIApp = APP, **where: Any) -> contextlib.AbstractAsyncContextManager[Any]:
     """An app served by uvicorn (as replicas are) at ``where`` (uds=, or host= port=)."""
     return uvicorn_serving(app, **where)
-
-
-class _Load:
-    """The gateway's load as a test sets it."""
-
-    def __init__(self) -> None:
-        self.is_busy = False
-
-    def busy(self) -> bool:
-        return self.is_busy
-
-
-@pytest.fixture(autouse=True)
-def load(monkeypatch: pytest.MonkeyPatch) -> _Load:
-    """A gateway with time to spare, unless a test says otherwise (the test process's own
-    load must not decide whether requests are bundled)."""
-    load = _Load()
-    monkeypatch.setattr(clients, "GATEWAY_LOAD", load)
-    return load
 
 
 @contextlib.asynccontextmanager
@@ -333,9 +315,11 @@ def test_requests_held_at_once_go_in_bundles_and_each_gets_its_own_answer(
             assert {answer.status for answer in answers} == {201}
             assert answers[5].headers == {"retry-after": "7"}  # only the headers passed on
             assert answers[5].content_type == "application/json"
-            # The first went at once (none unanswered, no company met before), the rest in two
-            # bundles (the most one holds, and the rest); the big body went alone.
-            assert replica.requests == {bundles.PATH: 2, "/invocations": 2}
+            # The first went at once (none unanswered, no company met before), the rest in
+            # bundles, each sent as it filled; the big body went alone.
+            full = clients.BUNDLE_SENT_AT
+            assert replica.bundle_sizes == [full] * 4 + [count - 1 - 4 * full]
+            assert replica.requests == {bundles.PATH: 5, "/invocations": 2}
 
             # Held together again, with none unanswered: the last to wait met company, so the
             # first waits too, and all go in one bundle.
@@ -344,47 +328,13 @@ def test_requests_held_at_once_go_in_bundles_and_each_gets_its_own_answer(
             assert [orjson.loads(answer.body)["body"] for answer in answers] == [
                 f"again {i}" for i in range(10)
             ]
-            assert replica.requests == {bundles.PATH: 3, "/invocations": 2}
+            assert replica.requests == {bundles.PATH: 6, "/invocations": 2}
 
             lone = await client.post("/invocations", b"lone", {}, 5)
             assert orjson.loads(lone.body)["body"] == "lone"
-            assert replica.requests == {bundles.PATH: 3, "/invocations": 3}
+            assert replica.requests == {bundles.PATH: 6, "/invocations": 3}
 
     asyncio.run(scenario())
-
-
-def test_a_busy_gateway_sends_each_request_alone(tmp_path: Path, load: _Load) -> None:
-    sock, replica = tmp_path / "replica.sock", _Bundling()
-    load.is_busy = True
-
-    async def scenario() -> None:
-        async with _uvicorn(replica, uds=str(sock)), _client(f"unix:{sock}") as client:
-            held = [client.post("/invocations", b"%d" % i, {}, 5) for i in range(10)]
-            answers = await asyncio.gather(*held)
-            assert [orjson.loads(answer.body)["body"] for answer in answers] == [
-                f"{i}" for i in range(10)
-            ]
-            assert replica.requests == {bundles.PATH: 0, "/invocations": 10}
-
-    asyncio.run(scenario())
-
-
-def test_the_gateway_is_busy_past_three_quarters_of_a_core_until_under_three_fifths(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    clock = {"wall": 0.0, "cpu": 0.0}
-    monkeypatch.setattr(clients.time, "monotonic", lambda: clock["wall"])
-    monkeypatch.setattr(clients.time, "process_time", lambda: clock["cpu"])
-    process = clients._ProcessLoad()
-    seen = []
-    for share in (0.5, 0.8, 0.7, 0.65, 0.5, 0.7, 0.9):
-        clock["wall"] += clients.LOAD_WINDOW_S
-        clock["cpu"] += share * clients.LOAD_WINDOW_S
-        seen.append(process.busy())
-        clock["cpu"] += clients.LOAD_WINDOW_S  # used within the window: no change till it ends
-        assert process.busy() == seen[-1]
-        clock["cpu"] -= clients.LOAD_WINDOW_S
-    assert seen == [False, True, True, True, False, False, True]
 
 
 def test_a_server_without_bundles_is_sent_each_request_alone_from_then_on(
