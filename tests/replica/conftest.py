@@ -40,9 +40,9 @@ class Registry:
     root: Path
     models: dict[str, Registered] = field(default_factory=dict)
 
-    def env(self) -> dict[str, str]:
-        """The environment a replica reads its registry from."""
-        return {**os.environ, "MLFLOW_TRACKING_URI": self.tracking_uri}
+    def env(self, **more: str) -> dict[str, str]:
+        """The environment a replica reads its registry from (and ``more``)."""
+        return {**os.environ, "MLFLOW_TRACKING_URI": self.tracking_uri, **more}
 
 
 def replica_command(model_uri: str, *options: str) -> list[str]:
@@ -59,7 +59,12 @@ class ReplicaProcess:
 
     @classmethod
     def start(
-        cls, registry: Registry, model_uri: str, *options: str, uds: Path | None = None
+        cls,
+        registry: Registry,
+        model_uri: str,
+        *options: str,
+        uds: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> ReplicaProcess:
         log = registry.root / f"replica-{len(list(registry.root.glob('replica-*')))}.log"
         if uds is not None:
@@ -74,7 +79,7 @@ class ReplicaProcess:
         with log.open("wb") as output:
             process = subprocess.Popen(
                 replica_command(model_uri, *listen, *options),
-                env=registry.env(),
+                env=registry.env(**(env or {})),
                 cwd=registry.root,
                 stdout=output,
                 stderr=subprocess.STDOUT,

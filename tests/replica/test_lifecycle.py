@@ -97,3 +97,38 @@ def test_sigterm_stops_gracefully(registry: Registry) -> None:
         assert "Traceback" not in replica.log.read_text()
     finally:
         replica.stop()
+
+
+def test_a_model_computes_on_one_thread_unless_the_environment_says_otherwise(
+    registry: Registry,
+) -> None:
+    model = registry.models["xgboost"]
+    body = {"dataframe_split": model.sample.to_dict(orient="split")}
+    started = {
+        threads: ReplicaProcess.start(
+            registry,
+            model.uri,
+            "--build-log",
+            str(registry.root / f"threads-{threads}.log"),
+            env={"OMP_NUM_THREADS": threads} if threads else {},
+        )
+        for threads in ("", "2", "many")
+    }
+    try:
+        answers = {}
+        for threads, replica in started.items():
+            replica.wait_ready()
+            response = replica.client.post("/invocations", json=body)
+            assert response.status_code == 200, response.text
+            answers[threads] = response.json()
+        assert answers[""] == answers["2"] == answers["many"]
+        for threads, shown in (
+            ("", "threads: 1 (OMP_NUM_THREADS)"),
+            ("2", "threads: 2 (OMP_NUM_THREADS)"),
+            ("many", "threads: OMP_NUM_THREADS='many' is not a count; libraries' own"),
+        ):
+            log = (registry.root / f"threads-{threads}.log").read_text().splitlines()
+            assert [line.split(" ", 1)[1] for line in log][-2] == shown
+    finally:
+        for replica in started.values():
+            replica.stop()
