@@ -1,7 +1,9 @@
-"""Keep every test's MLflow state in a temporary folder, never in the working tree."""
+"""Keep every test's MLflow state in a temporary folder, never in the working tree; let the
+processes tests start be stopped with Ctrl-C's signal."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import mlflow
@@ -15,3 +17,10 @@ def isolated_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         patch.setenv("MLFLOW_TRACKING_URI", default)
         mlflow.set_tracking_uri(default)
         yield
+
+
+# Tests stop CLIs with SIGINT, as a user's Ctrl-C would. A test run started in the background
+# by a shell has SIGINT ignored, and a started process keeps an ignored signal ignored: it
+# would never stop. Handled here, SIGINT is back to its default in what tests start.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
