@@ -330,9 +330,19 @@ def test_requests_held_at_once_go_in_bundles_and_each_gets_its_own_answer(
             ]
             assert replica.requests == {bundles.PATH: 6, "/invocations": 2}
 
+            # Ten were unanswered when that turn ended: the next ten go as two bundles of
+            # five, the first as soon as it holds five.
+            again = [client.post("/invocations", b"halves %d" % i, {}, 5) for i in range(10)]
+            answers = await asyncio.gather(*again)
+            assert [orjson.loads(answer.body)["body"] for answer in answers] == [
+                f"halves {i}" for i in range(10)
+            ]
+            assert replica.bundle_sizes[-3:] == [10, 5, 5]
+            assert replica.requests == {bundles.PATH: 8, "/invocations": 2}
+
             lone = await client.post("/invocations", b"lone", {}, 5)
             assert orjson.loads(lone.body)["body"] == "lone"
-            assert replica.requests == {bundles.PATH: 6, "/invocations": 3}
+            assert replica.requests == {bundles.PATH: 8, "/invocations": 3}
 
     asyncio.run(scenario())
 
