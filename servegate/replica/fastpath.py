@@ -40,7 +40,7 @@ import sklearn
 from mlflow.types.schema import DataType
 from sklearn.pipeline import Pipeline
 
-from servegate.replica import lightgbm_native, xgboost_native
+from servegate.replica import forest_native, lightgbm_native, xgboost_native
 from servegate.replica.model import LoadedModel
 from servegate.replica.signature_rows import NUMBERS, SignatureRows, signature_rows
 
@@ -143,7 +143,10 @@ def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
         batching = "batched" if row_exact else "not batched: a batch may round differently"
         checked = _checked_here(estimator, predict_fn)
         finite = "; finiteness checked here" if checked else ""
-        predict, detail = checked or predict, f"{predict_fn}; {batching}{finite}"
+        forest = forest_native.native_predict(estimator, predict_fn)
+        summed = "; trees summed here" if forest else ""
+        predict = checked or forest or predict
+        detail = f"{predict_fn}; {batching}{finite}{summed}"
     # Fitted on a DataFrame, scikit-learn's validation (which LightGBM's scikit-learn API uses
     # too) warns on every array; the matrix is in the signature's order, as pyfunc's frame is.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")

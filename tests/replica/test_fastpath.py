@@ -17,7 +17,7 @@ import xgboost
 from hypothesis import HealthCheck, given, settings
 from mlflow.models import infer_signature
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import ExtraTreesRegressor, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -84,6 +84,23 @@ def proba(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
 @pytest.fixture(scope="module")
 def forest(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     return small_forest(FEATURES, tmp_path_factory.mktemp("m") / "forest")
+
+
+@pytest.fixture(scope="module")
+def extra_trees(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """Extra trees, a regressor of a continuous target: the trees' sum shows any difference
+    in its order."""
+    target = FEATURES["worst area"] / 7 + FEATURES["mean smoothness"]
+    trees = ExtraTreesRegressor(n_estimators=20, min_samples_leaf=3, random_state=0)
+    estimator = trees.fit(FEATURES, target)
+    trusted = [
+        "sklearn.ensemble._forest.ExtraTreesRegressor",
+        "sklearn.tree._classes.ExtraTreeRegressor",
+        "sklearn.tree._tree.Tree",
+        "numpy.dtype",
+    ]
+    path = tmp_path_factory.mktemp("m") / "extra-trees"
+    return saved(estimator, path, skops_trusted_types=trusted)
 
 
 @pytest.fixture(scope="module")
@@ -159,9 +176,11 @@ def test_fast_path_answers_as_pyfunc_does_or_defers(
     light_booster: LoadedModel,
     counted: LoadedModel,
     counted_forest: LoadedModel,
+    extra_trees: LoadedModel,
     body: bytes,
 ) -> None:
-    for model in (logreg, proba, forest, boosted, light, light_booster, counted, counted_forest):
+    models = (logreg, proba, forest, boosted, light, light_booster, counted, counted_forest)
+    for model in (*models, extra_trees):
         fast = fast_answer(fast_of(model), body)
         if fast is not None:
             assert fast == pyfunc_answer(model, body)
@@ -243,6 +262,33 @@ def test_what_a_step_would_refuse_is_left_to_pyfunc(
     assert isinstance(refused, str) and refused.startswith("400") and "infinity" in refused
     # A forest casts to float32, where a finite double may not be: it keeps its own checks.
     assert "finiteness" not in compile_fast_path(forest)[1]
+
+
+def test_forests_with_one_job_have_their_trees_summed_here(
+    forest: LoadedModel, counted_forest: LoadedModel, extra_trees: LoadedModel, tmp_path: Path
+) -> None:
+    """scikit-learn hands each tree to joblib, a configuration context and warning filters
+    for each; the path sums the trees itself, in the same order, for the same bits."""
+    for model in (forest, counted_forest, extra_trees):
+        assert "trees summed here" in compile_fast_path(model)[1]
+    rows = FEATURES.sample(64, random_state=3) * 1.01  # between the leaves' training rows
+    for model in (forest, extra_trees):
+        fast = fast_of(model)
+        for count in (1, 7, 64):
+            expected = model.pyfunc.predict(rows.head(count))
+            assert encode_predictions(fast.predict(rows.head(count).to_numpy())) == (
+                encode_predictions(expected)
+            )
+    # Two jobs sum the trees in the order their threads finish: the forest's own predict.
+    threaded = RandomForestClassifier(n_estimators=5, random_state=0, n_jobs=2)
+    model = saved(
+        threaded.fit(FEATURES, LABELS),
+        tmp_path / "threaded",
+        **{"skops_trusted_types": FOREST_TYPES},
+    )
+    fast, verdict = compile_fast_path(model)
+    assert fast is not None and "summed" not in verdict
+    assert fast.predict.__self__ is model.pyfunc.get_raw_model()  # type: ignore[attr-defined]
 
 
 def test_models_the_fast_path_would_change_are_left_to_pyfunc(tmp_path: Path) -> None:

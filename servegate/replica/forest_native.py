@@ -1,0 +1,64 @@
+"""The fast exact path's predict for scikit-learn's forests (random forests, extra trees).
+
+A forest's predict hands each tree to joblib through scikit-learn's ``Parallel``, which wraps
+every tree's call in a copy of the configuration and of the warning filters: with one job,
+~55 µs a tree, 5.5 ms of a 100-tree forest's 6.7 ms for one row where its trees take 1.1.
+With one job the trees run in order, each adding its answer to a float64 sum that starts at
+zero, and the sum is divided by the number of trees; this does exactly that, tree by tree,
+after the forest's own validation of the input, so the answer is the same bits. A forest
+with more jobs sums in the order its threads finish, and keeps its own predict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+
+CLASSIFIERS = (RandomForestClassifier, ExtraTreesClassifier)
+REGRESSORS = (RandomForestRegressor, ExtraTreesRegressor)
+
+
+def native_predict(estimator: Any, predict_fn: str) -> Callable[[np.ndarray], Any] | None:
+    """``estimator``'s ``predict_fn`` with its trees summed here, or None where the forest's
+    own is kept (not a forest, several jobs or outputs, another method)."""
+    kind = type(estimator)
+    if kind not in CLASSIFIERS + REGRESSORS:
+        return None
+    if estimator.n_jobs not in (None, 1) or estimator.n_outputs_ != 1:
+        return None
+    trees = list(estimator.estimators_)
+    if kind in CLASSIFIERS and predict_fn in ("predict", "predict_proba"):
+        classes = estimator.classes_
+        width = int(estimator.n_classes_)
+
+        def probabilities(rows: np.ndarray) -> np.ndarray:
+            rows = estimator._validate_X_predict(rows)
+            total = np.zeros((rows.shape[0], width), dtype=np.float64)
+            for tree in trees:
+                total += tree.predict_proba(rows, check_input=False)
+            total /= len(trees)
+            return total
+
+        if predict_fn == "predict_proba":
+            return probabilities
+        return lambda rows: classes.take(np.argmax(probabilities(rows), axis=1), axis=0)
+    if kind in REGRESSORS and predict_fn == "predict":
+
+        def predict(rows: np.ndarray) -> np.ndarray:
+            rows = estimator._validate_X_predict(rows)
+            total = np.zeros(rows.shape[0], dtype=np.float64)
+            for tree in trees:
+                total += tree.predict(rows, check_input=False)
+            total /= len(trees)
+            return total
+
+        return predict
+    return None
