@@ -6,7 +6,8 @@ every tree's call in a copy of the configuration and of the warning filters: wit
 With one job the trees run in order, each adding its answer to a float64 sum that starts at
 zero, and the sum is divided by the number of trees; this does exactly that, tree by tree,
 after the forest's own validation of the input, so the answer is the same bits. A forest
-with more jobs sums in the order its threads finish, and keeps its own predict.
+with more jobs sums in the order its threads finish, and keeps its own predict. A pipeline
+ending in a forest transforms the rows step by step, as ``Pipeline.predict`` does, then sums.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.pipeline import Pipeline
 
 CLASSIFIERS = (RandomForestClassifier, ExtraTreesClassifier)
 REGRESSORS = (RandomForestRegressor, ExtraTreesRegressor)
@@ -28,7 +30,25 @@ REGRESSORS = (RandomForestRegressor, ExtraTreesRegressor)
 
 def native_predict(estimator: Any, predict_fn: str) -> Callable[[np.ndarray], Any] | None:
     """``estimator``'s ``predict_fn`` with its trees summed here, or None where the forest's
-    own is kept (not a forest, several jobs or outputs, another method)."""
+    own is kept (not a forest or a pipeline ending in one, several jobs or outputs, another
+    method)."""
+    if type(estimator) is not Pipeline:
+        return _summed(estimator, predict_fn)
+    parts = [step for _, step in estimator.steps if step not in (None, "passthrough")]
+    summed = _summed(parts[-1], predict_fn) if parts else None
+    if summed is None:
+        return None
+    transforms = [step.transform for step in parts[:-1]]
+
+    def predict(rows: np.ndarray) -> Any:
+        for transform in transforms:
+            rows = transform(rows)
+        return summed(rows)
+
+    return predict
+
+
+def _summed(estimator: Any, predict_fn: str) -> Callable[[np.ndarray], Any] | None:
     kind = type(estimator)
     if kind not in CLASSIFIERS + REGRESSORS:
         return None

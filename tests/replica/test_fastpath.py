@@ -104,6 +104,25 @@ def extra_trees(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
 
 
 @pytest.fixture(scope="module")
+def scaled_forest(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """A pipeline ending in a forest, answering probabilities."""
+    forest = RandomForestClassifier(n_estimators=20, min_samples_leaf=3, random_state=0)
+    pipeline = Pipeline([("scale", StandardScaler()), ("forest", forest)])
+    trusted = [
+        *FOREST_TYPES,
+        "sklearn.pipeline.Pipeline",
+        "sklearn.preprocessing._data.StandardScaler",
+    ]
+    path = tmp_path_factory.mktemp("m") / "scaled-forest"
+    return saved(
+        pipeline.fit(FEATURES, LABELS),
+        path,
+        skops_trusted_types=trusted,
+        pyfunc_predict_fn="predict_proba",
+    )
+
+
+@pytest.fixture(scope="module")
 def counted(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     """Fitted on doubles and counts (long columns)."""
     return proba_pipeline(COUNTED, tmp_path_factory.mktemp("m") / "counted")
@@ -177,10 +196,11 @@ def test_fast_path_answers_as_pyfunc_does_or_defers(
     counted: LoadedModel,
     counted_forest: LoadedModel,
     extra_trees: LoadedModel,
+    scaled_forest: LoadedModel,
     body: bytes,
 ) -> None:
     models = (logreg, proba, forest, boosted, light, light_booster, counted, counted_forest)
-    for model in (*models, extra_trees):
+    for model in (*models, extra_trees, scaled_forest):
         fast = fast_answer(fast_of(model), body)
         if fast is not None:
             assert fast == pyfunc_answer(model, body)
@@ -265,14 +285,18 @@ def test_what_a_step_would_refuse_is_left_to_pyfunc(
 
 
 def test_forests_with_one_job_have_their_trees_summed_here(
-    forest: LoadedModel, counted_forest: LoadedModel, extra_trees: LoadedModel, tmp_path: Path
+    forest: LoadedModel,
+    counted_forest: LoadedModel,
+    extra_trees: LoadedModel,
+    scaled_forest: LoadedModel,
+    tmp_path: Path,
 ) -> None:
     """scikit-learn hands each tree to joblib, a configuration context and warning filters
     for each; the path sums the trees itself, in the same order, for the same bits."""
-    for model in (forest, counted_forest, extra_trees):
-        assert "trees summed here" in compile_fast_path(model)[1]
+    for model in (forest, counted_forest, extra_trees, scaled_forest):
+        assert "batched; trees summed here" in compile_fast_path(model)[1]
     rows = FEATURES.sample(64, random_state=3) * 1.01  # between the leaves' training rows
-    for model in (forest, extra_trees):
+    for model in (forest, extra_trees, scaled_forest):
         fast = fast_of(model)
         for count in (1, 7, 64):
             expected = model.pyfunc.predict(rows.head(count))
