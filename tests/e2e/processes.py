@@ -1,10 +1,14 @@
-"""Finding a gateway's replica processes through /proc."""
+"""Finding a gateway's replica processes through /proc; stopping a CLI as Ctrl-C does."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 
 def parent_of(pid: int) -> int | None:
@@ -77,3 +81,19 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def interrupt(process: subprocess.Popen[Any], timeout_s: float, under: str | None = None) -> None:
+    """Stop a CLI with Ctrl-C's signal. One still running after ``timeout_s`` is killed, with
+    the replicas under ``under`` (its home), so a failing test leaves nothing running, and the
+    test fails."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        for pid in replica_pids(under=under) if under is not None else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        raise AssertionError(f"still running {timeout_s:g}s after Ctrl-C's signal") from None

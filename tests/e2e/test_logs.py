@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from tests.e2e import special_models
 from tests.e2e.conftest import register_into
 from tests.e2e.gateway_process import GatewayProcess
+from tests.e2e.processes import interrupt
 
 BASE = "/api/2.0/serving-endpoints"
 REQUESTS = 240
@@ -84,8 +84,7 @@ def test_logs_rotate_without_losing_a_line_and_follow_across_rotations(
             assert time.monotonic() < deadline + 120, "the follower stopped"
             time.sleep(0.5)
     finally:
-        follower.send_signal(signal.SIGINT)
-        follower.wait(timeout=30)
+        interrupt(follower, 30)
     followed = followed_path.read_text()
 
     files = replica_logs(gateway)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import textwrap
@@ -13,7 +12,7 @@ from pathlib import Path
 import requests
 
 from tests.e2e.gateway_process import free_port
-from tests.e2e.processes import alive, replica_pids
+from tests.e2e.processes import alive, interrupt, replica_pids
 
 HEADERS = ("curl:", "Python (requests):", "Python (databricks-sdk):")
 
@@ -75,8 +74,7 @@ def test_quickstart(tmp_path: Path) -> None:
         replicas = replica_pids(under=str(home))
         assert len(replicas) == 2
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=90)
+        interrupt(process, 90, under=str(home))
     assert process.returncode == 0
     deadline = time.monotonic() + 30
     while any(alive(pid) for pid in replicas) and time.monotonic() < deadline:
