@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from servegate.errors import ServegateError
+from servegate.replica import forest_native
 from servegate.replica.app import score
 from servegate.replica.batching import Batcher
 from servegate.replica.codecs import codec_for
@@ -303,6 +304,16 @@ def test_forests_with_one_job_have_their_trees_summed_here(
             assert encode_predictions(fast.predict(rows.head(count).to_numpy())) == (
                 encode_predictions(expected)
             )
+    # A sum that answers the probe of noise differently in any bit is not used.
+    real = forest_native._summed
+
+    def off_by_a_bit(forest: Any, predict_fn: str) -> Any:
+        return lambda rows: np.nextafter(real(forest, predict_fn)(rows), np.inf)
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(forest_native, "_summed", off_by_a_bit)
+        fast, verdict = compile_fast_path(extra_trees)
+    assert fast is not None and "summed" not in verdict
     # Two jobs sum the trees in the order their threads finish: the forest's own predict.
     threaded = RandomForestClassifier(n_estimators=5, random_state=0, n_jobs=2)
     model = saved(
