@@ -141,11 +141,15 @@ def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
             return None, reason
         row_exact = all(type(part).__name__ in ROW_EXACT for part in _parts(estimator))
         batching = "batched" if row_exact else "not batched: a batch may round differently"
-        checked = _checked_here(estimator, predict_fn)
+        transforms, final = _pipeline_steps(estimator)
+        checked = _checked_here(transforms, final, predict_fn)
         finite = "; finiteness checked here" if checked else ""
-        forest = forest_native.native_predict(estimator, predict_fn)
+        forest = forest_native.native_predict(final, predict_fn)
         summed = "; trees summed here" if forest else ""
-        predict = checked or forest or predict
+        if checked is not None:
+            predict = checked
+        elif forest is not None:
+            predict = _after(transforms, forest)
         detail = f"{predict_fn}; {batching}{finite}{summed}"
     # Fitted on a DataFrame, scikit-learn's validation (which LightGBM's scikit-learn API uses
     # too) warns on every array; the matrix is in the signature's order, as pyfunc's frame is.
@@ -154,20 +158,38 @@ def compile_fast_path(model: LoadedModel) -> tuple[FastPath | None, str]:
     return FastPath(rows, predict, row_exact), verdict
 
 
-def _checked_here(estimator: Any, predict_fn: str) -> Callable[[np.ndarray], Any] | None:
-    """``estimator``'s ``predict_fn``, walking a pipeline as ``Pipeline`` does, with every
+def _pipeline_steps(estimator: Any) -> tuple[list[Any], Any]:
+    """The steps ``Pipeline.predict`` walks: the transforms (none for an estimator alone),
+    then the final estimator."""
+    if type(estimator) is not Pipeline:
+        return [], estimator
+    *transforms, final = [step for _, step in estimator.steps]
+    return [step for step in transforms if step is not None and step != "passthrough"], final
+
+
+def _after(transforms: list[Any], predict: Callable[[np.ndarray], Any]) -> Callable[..., Any]:
+    """``predict`` of the rows ``transforms`` make, one after the other."""
+    if not transforms:
+        return predict
+    methods = [step.transform for step in transforms]
+
+    def transformed(rows: np.ndarray) -> Any:
+        for method in methods:
+            rows = method(rows)
+        return predict(rows)
+
+    return transformed
+
+
+def _checked_here(
+    transforms: list[Any], final: Any, predict_fn: str
+) -> Callable[[np.ndarray], Any] | None:
+    """``final``'s ``predict_fn`` after ``transforms``, as ``Pipeline`` walks them, with every
     step's input checked finite here and scikit-learn's own checks skipped; None unless every
     step is one of ``CHECK_INPUT_ONCE``."""
-    if type(estimator) is Pipeline:
-        *transforms, final = [step for _, step in estimator.steps]
-        steps = [step for step in transforms if step is not None and step != "passthrough"]
-        methods = [step.transform for step in steps]
-        steps.append(final)
-    else:
-        steps, methods, final = [estimator], [], estimator
-    if any(type(step).__name__ not in CHECK_INPUT_ONCE for step in steps):
+    if any(type(step).__name__ not in CHECK_INPUT_ONCE for step in [*transforms, final]):
         return None
-    methods.append(getattr(final, predict_fn))
+    methods = [step.transform for step in transforms] + [getattr(final, predict_fn)]
 
     def predict(rows: np.ndarray) -> Any:
         # scikit-learn's configuration is per thread, and so is this context.

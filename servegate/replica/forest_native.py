@@ -8,8 +8,7 @@ zero, and the sum is divided by the number of trees; this does exactly that, tre
 after the forest's own validation of the input, so the answer is the same bits. That is how
 this scikit-learn computes it, not a promise: at load, rows of noise go through both, and a
 forest whose answer differs in any bit keeps its own predict. A forest with more jobs sums in
-the order its threads finish, and keeps its own predict too. A pipeline ending in a forest
-transforms the rows step by step, as ``Pipeline.predict`` does, then sums.
+the order its threads finish, and keeps its own predict too.
 """
 
 from __future__ import annotations
@@ -24,43 +23,25 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
-from sklearn.pipeline import Pipeline
 
 CLASSIFIERS = (RandomForestClassifier, ExtraTreesClassifier)
 REGRESSORS = (RandomForestRegressor, ExtraTreesRegressor)
 PROBE_ROWS = 64
 
 
-def native_predict(estimator: Any, predict_fn: str) -> Callable[[np.ndarray], Any] | None:
-    """``estimator``'s ``predict_fn`` with its trees summed here, or None where the forest's
-    own is kept (not a forest or a pipeline ending in one, several jobs or outputs, another
-    method, or an answer to the probe that differs from the forest's own)."""
-    predict = _pipeline_summed(estimator, predict_fn)
+def native_predict(forest: Any, predict_fn: str) -> Callable[[np.ndarray], Any] | None:
+    """``forest``'s ``predict_fn`` with its trees summed here, or None where the forest's own
+    is kept (not a forest, several jobs or outputs, another method, or an answer to the probe
+    that differs from the forest's own)."""
+    predict = _summed(forest, predict_fn)
     if predict is None:
         return None
     try:
-        probe = np.random.default_rng(0).normal(size=(PROBE_ROWS, estimator.n_features_in_))
-        same = _same(predict(probe), getattr(estimator, predict_fn)(probe))
+        probe = np.random.default_rng(0).normal(size=(PROBE_ROWS, forest.n_features_in_))
+        same = _same(predict(probe), getattr(forest, predict_fn)(probe))
     except Exception:  # noqa: BLE001 - whatever fails here, the forest's own predict stays
         return None
     return predict if same else None
-
-
-def _pipeline_summed(estimator: Any, predict_fn: str) -> Callable[[np.ndarray], Any] | None:
-    if type(estimator) is not Pipeline:
-        return _summed(estimator, predict_fn)
-    parts = [step for _, step in estimator.steps if step not in (None, "passthrough")]
-    summed = _summed(parts[-1], predict_fn) if parts else None
-    if summed is None:
-        return None
-    transforms = [step.transform for step in parts[:-1]]
-
-    def predict(rows: np.ndarray) -> Any:
-        for transform in transforms:
-            rows = transform(rows)
-        return summed(rows)
-
-    return predict
 
 
 def _same(mine: Any, theirs: Any) -> bool:
@@ -72,37 +53,37 @@ def _same(mine: Any, theirs: Any) -> bool:
     )
 
 
-def _summed(estimator: Any, predict_fn: str) -> Callable[[np.ndarray], Any] | None:
-    kind = type(estimator)
+def _summed(forest: Any, predict_fn: str) -> Callable[[np.ndarray], Any] | None:
+    kind = type(forest)
     if kind not in CLASSIFIERS + REGRESSORS:
         return None
-    if estimator.n_jobs not in (None, 1) or estimator.n_outputs_ != 1:
+    if forest.n_jobs not in (None, 1) or forest.n_outputs_ != 1:
         return None
-    trees = list(estimator.estimators_)
     if kind in CLASSIFIERS and predict_fn in ("predict", "predict_proba"):
-        classes = estimator.classes_
-        width = int(estimator.n_classes_)
-
-        def probabilities(rows: np.ndarray) -> np.ndarray:
-            rows = estimator._validate_X_predict(rows)
-            total = np.zeros((rows.shape[0], width), dtype=np.float64)
-            for tree in trees:
-                total += tree.predict_proba(rows, check_input=False)
-            total /= len(trees)
-            return total
-
+        probabilities = _mean_of_trees(forest, "predict_proba", int(forest.n_classes_))
         if predict_fn == "predict_proba":
             return probabilities
+        classes = forest.classes_
         return lambda rows: classes.take(np.argmax(probabilities(rows), axis=1), axis=0)
     if kind in REGRESSORS and predict_fn == "predict":
-
-        def predict(rows: np.ndarray) -> np.ndarray:
-            rows = estimator._validate_X_predict(rows)
-            total = np.zeros(rows.shape[0], dtype=np.float64)
-            for tree in trees:
-                total += tree.predict(rows, check_input=False)
-            total /= len(trees)
-            return total
-
-        return predict
+        return _mean_of_trees(forest, "predict", None)
     return None
+
+
+def _mean_of_trees(
+    forest: Any, tree_method: str, classes: int | None
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The mean of the trees' ``tree_method`` (a column per class, or one value a row), summed
+    from zero in the forest's order, as the forest does with one job."""
+    methods = [getattr(tree, tree_method) for tree in forest.estimators_]
+
+    def mean(rows: np.ndarray) -> np.ndarray:
+        rows = forest._validate_X_predict(rows)
+        shape = (rows.shape[0], classes) if classes is not None else rows.shape[0]
+        total = np.zeros(shape, dtype=np.float64)
+        for method in methods:
+            total += method(rows, check_input=False)
+        total /= len(methods)
+        return total
+
+    return mean
