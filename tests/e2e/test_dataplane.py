@@ -6,6 +6,7 @@ import io
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
@@ -205,11 +206,20 @@ def test_bad_inputs_through_the_gateway(
     )
     huge = b'{"inputs": "' + b"x" * (16 * 1024 * 1024 + 10) + b'"}'
     check(gateway.api("POST", url, data=huge, headers=json_headers), 413)
-    # Still serving after all that.
-    ok = gateway.api(
-        "POST", url, json={"dataframe_split": json.loads(sample.to_json(orient="split"))}
-    )
+    # Without a Content-Length (chunked), the limit is counted as the body arrives.
+    check(gateway.api("POST", url, data=pieces(huge, 1024 * 1024), headers=json_headers), 413)
+    # Still serving after all that, and a body in pieces is the same request as a whole one.
+    whole = json.dumps({"dataframe_split": json.loads(sample.to_json(orient="split"))}).encode()
+    ok = gateway.api("POST", url, data=whole, headers=json_headers)
     assert ok.status_code == 200
+    in_pieces = gateway.api("POST", url, data=pieces(whole, 100), headers=json_headers)
+    assert in_pieces.request.headers.get("transfer-encoding") == "chunked"
+    assert in_pieces.status_code == 200 and in_pieces.json() == ok.json()
+
+
+def pieces(body: bytes, size: int) -> Iterator[bytes]:
+    """``body`` sent chunked, ``size`` bytes at a time."""
+    return (body[start : start + size] for start in range(0, len(body), size))
 
 
 def test_ready_means_servable(gateway: GatewayProcess, sklearn_versions: list[Registered]) -> None:
