@@ -19,6 +19,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 SERVED_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 FEATURE_SPEC_VERSION = ""  # the entity_version of a served feature spec (it has none)
 WORKLOAD_CONCURRENCY = {"Small": 4, "Medium": 16, "Large": 64}
+RATE_LIMIT_KEYS = ("endpoint", "user", "user_group", "service_principal")  # whose calls count
 WORKLOAD_TYPES = (
     "CPU",
     "CPU_MEDIUM",

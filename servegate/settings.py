@@ -190,6 +190,16 @@ class Settings(BaseSettings):
     def admin_token_path(self) -> Path:
         return self.home / "admin-token"
 
+    def stored_admin_token(self) -> str | None:
+        """The admin token: the one given (``SERVEGATE_ADMIN_TOKEN``), else the one kept in the
+        home, if the gateway has made it."""
+        if self.admin_token:
+            return self.admin_token
+        try:
+            return self.admin_token_path.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
     @property
     def inference_path(self) -> Path:
         return self.inference_dir or self.home / "inference"

@@ -1,5 +1,5 @@
 """Keep every test's MLflow state in a temporary folder, never in the working tree; let the
-processes tests start be stopped with Ctrl-C's signal."""
+processes tests start be stopped with Ctrl-C's signal; no Hypothesis clocks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,13 @@ from collections.abc import Iterator
 
 import mlflow
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis's clocks (a deadline per example, "input generation is slow") time the machine,
+# not the code, and fail tests on a loaded one: off for every test. A test whose @settings
+# names health checks of its own names too_slow there as well.
+settings.register_profile("untimed", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("untimed")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -22,6 +22,7 @@ from pydantic import (
 
 from servegate.endpoint_config import (
     FEATURE_SPEC_VERSION,
+    RATE_LIMIT_KEYS,
     WORKLOAD_CONCURRENCY,
     WORKLOAD_TYPES,
     EndpointConfig,
@@ -31,9 +32,8 @@ from servegate.endpoint_config import (
 )
 from servegate.environments import EnvManager
 from servegate.errors import BadRequest, InvalidParameterValue
-from servegate.gateway.rate_limits import KEYS as RATE_LIMIT_KEYS
 from servegate.inference_tables import InferenceTable, settle
-from servegate.registry.snapshot import canonical_reference
+from servegate.registry.references import canonical_reference
 
 # Provisioned concurrency above this is a typo, not a plan: 1,024 replicas of 4 slots.
 MAX_CONCURRENCY = 4096

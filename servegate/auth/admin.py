@@ -9,18 +9,9 @@ from servegate.settings import Settings
 from servegate.store.principals import ADMIN_ID
 
 
-def read_admin_token(settings: Settings) -> str | None:
-    if settings.admin_token:
-        return settings.admin_token
-    try:
-        return settings.admin_token_path.read_text().strip() or None
-    except FileNotFoundError:
-        return None
-
-
 def ensure_admin_token(settings: Settings, tokens: TokenStore) -> tuple[str, bool]:
     """The admin token, and whether it was created just now (then the caller prints it)."""
-    token = read_admin_token(settings)
+    token = settings.stored_admin_token()
     created = token is None
     if token is None:
         token = new_token()

@@ -28,7 +28,7 @@ from servegate.backends.base import ReplicaHandle, ReplicaSpec, ReplicaStatus
 from servegate.backends.build_logs import begin_build_log, write_step
 from servegate.backends.clients import ReplicaClient
 from servegate.observability.logs import LogPaths
-from servegate.registry.snapshot import is_version_number
+from servegate.registry.references import is_version_number
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
-import mlflow
 import typer
 
 from servegate import __version__
@@ -18,8 +17,7 @@ from servegate.deploy.build_context import BuildContext, gateway_context, replic
 from servegate.deploy.kubernetes import model_image, model_uri
 from servegate.deploy.naming import image_name
 from servegate.errors import ServegateError
-from servegate.registry.snapshot import is_version_number
-from servegate.replica.artifacts import REGISTERED_VERSION
+from servegate.registry.references import REGISTERED_VERSION, is_version_number
 
 ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 
@@ -28,6 +26,8 @@ def _resolved_version(name: str, reference: str) -> str:
     """A stage or alias as the version it names in the registry now."""
     if is_version_number(reference):
         return reference
+    import mlflow  # seconds to import: paid by a build, not by every command
+
     client = mlflow.MlflowClient()
     if reference.startswith("@"):
         return str(client.get_model_version_by_alias(name, reference[1:]).version)
@@ -91,6 +91,8 @@ def build(
     """Write Docker build contexts: a model's replica image, or every served model of an
     endpoint plus the gateway (DIR/NAME-VERSION/, DIR/gateway/). Builds no image."""
     if registry_uri:
+        import mlflow
+
         mlflow.set_tracking_uri(registry_uri)
     is_endpoint = ENDPOINT_NAME.match(target) and not Path(target).exists()
     try:

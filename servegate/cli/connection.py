@@ -10,7 +10,6 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
-from servegate.auth.admin import read_admin_token
 from servegate.client import ServegateClient, ServegateClientError
 from servegate.settings import Settings
 
@@ -32,7 +31,7 @@ HomeOption = Annotated[Path | None, typer.Option(help="Home holding the admin to
 def connect(url: str | None, token: str | None, home: Path | None) -> ServegateClient:
     settings = Settings(**({"home": home} if home else {}))
     url = url or os.environ.get("SERVEGATE_URL") or settings.local_url
-    token = token or os.environ.get("SERVEGATE_TOKEN") or read_admin_token(settings)
+    token = token or os.environ.get("SERVEGATE_TOKEN") or settings.stored_admin_token()
     if not token:
         typer.echo("error: no token: pass --token or set SERVEGATE_TOKEN", err=True)
         raise typer.Exit(2)

@@ -19,7 +19,6 @@ import httpx
 import typer
 from rich.console import Console
 
-from servegate.auth.admin import read_admin_token
 from servegate.cli.app import app
 from servegate.cli.serve import make_settings
 from servegate.settings import Settings
@@ -206,7 +205,7 @@ def quickstart(
     settings = make_settings(host=host, port=port, home=home)
     url = settings.local_url
     gateway = None if _healthy(url) else _start_gateway(settings, url)
-    token = read_admin_token(settings)
+    token = settings.stored_admin_token()
     if token is None:
         _fail(f"no admin token: set SERVEGATE_ADMIN_TOKEN or create {settings.admin_token_path}")
     try:

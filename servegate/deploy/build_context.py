@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-import mlflow
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -160,6 +159,8 @@ def replica_context(
     if output.exists() and any(output.iterdir()):
         raise BadRequest(f"{output} is not empty; give a new or empty directory.")
     output.mkdir(parents=True, exist_ok=True)
+    import mlflow.artifacts  # seconds to import: paid by a build, not by every command
+
     with tempfile.TemporaryDirectory(prefix="servegate-build-") as scratch:
         try:
             downloaded = mlflow.artifacts.download_artifacts(

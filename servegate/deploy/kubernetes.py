@@ -21,9 +21,12 @@ from servegate.deploy.naming import image_name, label_value, secret_name, served
 from servegate.deploy.sources import EndpointSpec
 from servegate.endpoint_config import FEATURE_SPEC_VERSION, ServedEntitySpec
 from servegate.errors import InvalidParameterValue
-from servegate.reconciler.autoscaling import ScalingBounds, scaling_bounds
-from servegate.reconciler.plan import MODEL_REPLICA_CONCURRENCY
-from servegate.registry.snapshot import is_version_number
+from servegate.reconciler.autoscaling import (
+    MODEL_REPLICA_CONCURRENCY,
+    ScalingBounds,
+    scaling_bounds,
+)
+from servegate.registry.references import is_version_number
 from servegate.store.secrets import secret_reference
 
 KUBERNETES_VERSION = "1.33.0"  # the API the manifests are written for, and tested against

@@ -21,7 +21,6 @@ from mlflow.deployments import BaseDeploymentClient, PredictionsResponse
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from servegate.auth.admin import read_admin_token
 from servegate.client import ServegateClient, ServegateClientError
 from servegate.settings import Settings
 
@@ -195,7 +194,7 @@ def _with_share(routes: list[dict[str, Any]], name: str, share: int) -> list[dic
 class ServegateDeploymentClient(BaseDeploymentClient):
     def __init__(self, target_uri: str) -> None:
         super().__init__(target_uri)
-        token = os.environ.get("SERVEGATE_TOKEN") or read_admin_token(Settings())
+        token = os.environ.get("SERVEGATE_TOKEN") or Settings().stored_admin_token()
         if not token:
             raise MlflowException(
                 "No servegate token: set SERVEGATE_TOKEN (or SERVEGATE_HOME to a gateway's home).",

@@ -18,7 +18,7 @@ from servegate.gateway.dataplane import relay
 from servegate.gateway.routing import ModelRoutes
 from servegate.observability import request_ids
 from servegate.reconciler.plan import DEFAULT_REFERENCE
-from servegate.registry.snapshot import canonical_reference, describe_reference, is_version_number
+from servegate.registry.references import canonical_reference, describe_reference, is_version_number
 from servegate.store.models import SERVED_MODEL
 
 

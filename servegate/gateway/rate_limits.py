@@ -29,7 +29,6 @@ from servegate.store.models import RateBucketRow
 from servegate.store.principals import Kind
 
 PERIOD_S = 60.0
-KEYS = ("endpoint", "user", "user_group", "service_principal")
 
 
 @dataclass(frozen=True)

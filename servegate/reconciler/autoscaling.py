@@ -20,6 +20,8 @@ from typing import Any
 
 from servegate.backends.base import ScalingBounds
 
+MODEL_REPLICA_CONCURRENCY = 4  # the slots of a replica: requests it answers at once
+
 WORKLOAD_BOUNDS = {"Small": (4, 4), "Medium": (8, 16), "Large": (16, 64)}
 
 

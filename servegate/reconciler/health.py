@@ -6,7 +6,7 @@ from servegate.backends.base import ReplicaStatus
 from servegate.reconciler.following import Following
 from servegate.reconciler.plan import FEATURE_SPEC, entity_uri
 from servegate.reconciler.replica_set import ReplicaSet
-from servegate.registry.snapshot import describe_reference, is_version_number
+from servegate.registry.references import describe_reference, is_version_number
 from servegate.states import Deployment
 from servegate.store.models import ServedEntityRow
 

@@ -27,6 +27,7 @@ from servegate.gateway.shared_routing import encode
 from servegate.observability import metrics
 from servegate.reconciler.autoscaling import (
     DEFAULT_TIMINGS,
+    MODEL_REPLICA_CONCURRENCY,
     ScalingTimings,
     next_scaling,
     woken,
@@ -34,9 +35,10 @@ from servegate.reconciler.autoscaling import (
 from servegate.reconciler.following import VersionFollower
 from servegate.reconciler.health import entity_state, restart_delay
 from servegate.reconciler.model_status import ModelStatus, model_status, status_events
-from servegate.reconciler.plan import MODEL_REPLICA_CONCURRENCY, Plan, entity_key, make_plan
+from servegate.reconciler.plan import Plan, entity_key, make_plan
 from servegate.reconciler.replica_set import ReplicaSet
-from servegate.registry.snapshot import RegistryReader, RegistrySnapshot, is_version_number
+from servegate.registry.references import is_version_number
+from servegate.registry.snapshot import RegistryReader, RegistrySnapshot
 from servegate.states import ConfigUpdate, Deployment
 from servegate.store import endpoint_events as events
 from servegate.store.endpoint_events import EndpointEventStore

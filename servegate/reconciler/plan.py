@@ -17,18 +17,13 @@ from servegate.backends.base import FEATURE_SPEC_SCHEME, ReplicaKey, ReplicaSpec
 from servegate.endpoint_config import FEATURE_SPEC_VERSION
 from servegate.environments import EnvManager
 from servegate.observability.logs import endpoint_group, model_group
-from servegate.reconciler.autoscaling import scaling_bounds
+from servegate.reconciler.autoscaling import MODEL_REPLICA_CONCURRENCY, scaling_bounds
 from servegate.reconciler.following import Following, VersionFollower
-from servegate.registry.snapshot import (
-    STAGES,
-    RegisteredModelState,
-    RegistrySnapshot,
-    is_version_number,
-)
+from servegate.registry.references import STAGES, is_version_number
+from servegate.registry.snapshot import RegisteredModelState, RegistrySnapshot
 from servegate.states import ConfigUpdate
 from servegate.store.models import EndpointRow, ServedEntityRow
 
-MODEL_REPLICA_CONCURRENCY = 4
 DEFAULT_REFERENCE = ""  # /model/NAME/invocations: Production, else the newest version
 
 

@@ -10,7 +10,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from servegate.errors import ResourceDoesNotExist, TemporarilyUnavailable
-from servegate.registry.snapshot import STAGES
+from servegate.registry.references import STAGES
 from servegate.registry.versions import RegistryClient
 
 

@@ -8,38 +8,17 @@ alias (``@champion``).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from servegate.registry.references import STAGES, canonical_reference, is_version_number
+
 logger = logging.getLogger(__name__)
 
-STAGES = ("Staging", "Production")
 ARCHIVED = "Archived"
-_VERSION = re.compile(r"^\d+$")
-
-
-def is_version_number(reference: str) -> bool:
-    return bool(_VERSION.match(reference))
-
-
-def canonical_reference(reference: str) -> str:
-    """``production`` → ``Production``; versions and ``@aliases`` unchanged."""
-    for stage in STAGES:
-        if reference.lower() == stage.lower():
-            return stage
-    return reference
-
-
-def describe_reference(reference: str) -> str:
-    if is_version_number(reference):
-        return f"version {reference}"
-    if reference.startswith("@"):
-        return f"alias {reference}"
-    return f"stage {reference}"
 
 
 @dataclass(frozen=True)

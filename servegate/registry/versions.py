@@ -13,13 +13,12 @@ from mlflow.models.model import MLMODEL_FILE_NAME
 from servegate.errors import InvalidParameterValue, TemporarilyUnavailable
 from servegate.features.spec import METADATA_KEY
 from servegate.registry.model_files import ModelFiles
-from servegate.registry.snapshot import (
-    RegisteredModelState,
-    RegistryReader,
+from servegate.registry.references import (
     canonical_reference,
     describe_reference,
     is_version_number,
 )
+from servegate.registry.snapshot import RegisteredModelState, RegistryReader
 
 
 def _mlmodel(tracking_uri: str, name: str, version: str, proxied_root: Path | None) -> Model:

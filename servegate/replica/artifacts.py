@@ -8,7 +8,6 @@ other endpoints). Any other URI is downloaded into a temporary folder for this p
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -17,9 +16,9 @@ from urllib.parse import quote
 
 import mlflow
 
+from servegate.registry.references import REGISTERED_VERSION
 from servegate.replica.buildlog import BuildLog
 
-REGISTERED_VERSION = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
 _MARKER = ".servegate-complete"
 
 

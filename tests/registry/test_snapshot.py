@@ -1,4 +1,5 @@
-from servegate.registry.snapshot import RegisteredModelState, VersionInfo, canonical_reference
+from servegate.registry.references import canonical_reference
+from servegate.registry.snapshot import RegisteredModelState, VersionInfo
 
 
 def state() -> RegisteredModelState:

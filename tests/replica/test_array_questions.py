@@ -63,7 +63,10 @@ OTHERS = [
 ]
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(candidate=st.one_of(ARRAYS, st.sampled_from(OTHERS)))
 def test_the_answers_are_narwhals_own(narwhals_own: dict[str, Question], candidate: Any) -> None:
     answered = answer_arrays_at_once()
