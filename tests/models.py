@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 from functools import cache
+from importlib.metadata import version
+from types import ModuleType
 from typing import Any
 
 import cloudpickle
@@ -32,6 +34,24 @@ def _sample() -> pd.DataFrame:
     return features.sample(50, random_state=3).reset_index(drop=True)
 
 
+# The libraries a model of each flavor needs, besides MLflow.
+_FLAVOR_PACKAGES = {
+    "sklearn": ("scikit-learn", "skops"),
+    "xgboost": ("xgboost-cpu",),  # the CPU-only wheel, as the test dependencies install it
+    "lightgbm": ("lightgbm",),
+    "python_function": ("cloudpickle",),
+}
+
+
+def requirements(flavor: ModuleType) -> list[str]:
+    """pip requirements of a model logged by ``flavor`` (``mlflow.sklearn``, ...): MLflow and
+    the flavor's libraries pinned at the versions installed here. Without them MLflow infers
+    the requirements in a subprocess that loads the model and watches its imports, 4-6 s a
+    model, which was most of many fixtures' time."""
+    packages = ("mlflow", *_FLAVOR_PACKAGES[flavor.FLAVOR_NAME])
+    return [f"{package}=={version(package)}" for package in packages]
+
+
 def _uri(name: str, info: Any) -> str:
     return f"models:/{name}/{info.registered_model_version}"
 
@@ -44,7 +64,11 @@ def register_sklearn(name: str, c: float = 1.0) -> tuple[str, pd.DataFrame]:
     )
     model.fit(features, target)
     info = mlflow.sklearn.log_model(
-        model, name="model", input_example=features.head(3), registered_model_name=name
+        model,
+        name="model",
+        input_example=features.head(3),
+        registered_model_name=name,
+        pip_requirements=requirements(mlflow.sklearn),
     )
     return _uri(name, info), _sample()
 
@@ -69,6 +93,7 @@ def register_forest(name: str) -> tuple[str, pd.DataFrame]:
         registered_model_name=name,
         pyfunc_predict_fn="predict_proba",
         skops_trusted_types=FOREST_TYPES,
+        pip_requirements=requirements(mlflow.sklearn),
     )
     return _uri(name, info), _sample()
 
@@ -96,6 +121,7 @@ def register_custom_pyfunc(name: str) -> tuple[str, pd.DataFrame]:
         python_model=RiskScorer(),
         signature=signature,
         registered_model_name=name,
+        pip_requirements=requirements(mlflow.pyfunc),
     )
     return _uri(name, info), sample
 
@@ -107,6 +133,10 @@ def register_xgboost(name: str) -> tuple[str, pd.DataFrame]:
     model = xgboost.XGBClassifier(n_estimators=20, max_depth=3, random_state=0, n_jobs=1)
     model.fit(features, target)
     info = mlflow.xgboost.log_model(
-        model, name="model", input_example=features.head(3), registered_model_name=name
+        model,
+        name="model",
+        input_example=features.head(3),
+        registered_model_name=name,
+        pip_requirements=requirements(mlflow.xgboost),
     )
     return _uri(name, info), _sample()

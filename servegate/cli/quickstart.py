@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -25,6 +26,9 @@ from servegate.settings import Settings
 
 ENDPOINT = "quickstart"
 MODEL = "quickstart-model"
+# What the model needs, pinned here rather than inferred by MLflow, which loads each model in
+# a subprocess to watch its imports (seconds a version).
+REQUIREMENTS = ("mlflow", "scikit-learn", "skops")
 console = Console()
 
 
@@ -94,6 +98,7 @@ def _register_versions(url: str, token: str) -> list[str]:
                 name="model",
                 input_example=features.head(2),
                 registered_model_name=MODEL,
+                pip_requirements=[f"{name}=={version(name)}" for name in REQUIREMENTS],
             )
             versions.append(str(info.registered_model_version))
     return versions

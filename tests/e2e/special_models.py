@@ -14,6 +14,7 @@ import pandas as pd
 import servegate.features
 import tests.e2e.special_models as this_module
 from servegate.features import FeatureFunction, FeatureLookup, FeatureSpec
+from tests.models import requirements
 
 
 class BrokenOnLoad(mlflow.pyfunc.PythonModel):
@@ -94,7 +95,11 @@ def register_sleeper(name: str) -> tuple[str, pd.DataFrame]:
     sample = pd.DataFrame({"x": [1.0, 2.0]})
     signature = mlflow.models.infer_signature(sample, [1.0, 2.0], params={"seconds": 0.0})
     info = mlflow.pyfunc.log_model(
-        name="model", python_model=Sleeper(), signature=signature, registered_model_name=name
+        name="model",
+        python_model=Sleeper(),
+        signature=signature,
+        registered_model_name=name,
+        pip_requirements=requirements(mlflow.pyfunc),
     )
     return f"models:/{name}/{info.registered_model_version}", sample
 
@@ -103,7 +108,11 @@ def _register(name: str, model: mlflow.pyfunc.PythonModel) -> tuple[str, pd.Data
     cloudpickle.register_pickle_by_value(this_module)
     sample = pd.DataFrame({"x": [1.0, 2.0]})
     info = mlflow.pyfunc.log_model(
-        name="model", python_model=model, input_example=sample, registered_model_name=name
+        name="model",
+        python_model=model,
+        input_example=sample,
+        registered_model_name=name,
+        pip_requirements=requirements(mlflow.pyfunc),
     )
     return f"models:/{name}/{info.registered_model_version}", sample
 
@@ -172,6 +181,7 @@ def register_feature_echo(
         flavor=mlflow.pyfunc,
         signature=mlflow.models.infer_signature(trained_on, ["x"]),
         registered_model_name=name,
+        pip_requirements=requirements(mlflow.pyfunc),
     )
     return f"models:/{name}/{info.registered_model_version}", pd.DataFrame(
         {"customer_id": [1], "amount": [10.0]}

@@ -30,7 +30,7 @@ from servegate.replica.codecs import codec_for
 from servegate.replica.encoding import encode_predictions
 from servegate.replica.fastpath import FastPath, compile_fast_path
 from servegate.replica.model import LoadedModel
-from tests.models import FOREST_TYPES
+from tests.models import FOREST_TYPES, requirements
 from tests.replica.bodies import COLUMNS, FEATURES, LABELS, requests
 
 # Three counts among the features: their signature columns are long, the rest double.
@@ -47,7 +47,13 @@ def saved(
     **extra: object,
 ) -> LoadedModel:
     """``estimator`` saved by its MLflow ``flavor`` and loaded back as a replica loads it."""
-    flavor.save_model(estimator, str(path), input_example=example.head(2), **extra)
+    flavor.save_model(
+        estimator,
+        str(path),
+        input_example=example.head(2),
+        pip_requirements=requirements(flavor),
+        **extra,
+    )
     return LoadedModel(str(path), mlflow.pyfunc.load_model(str(path)))
 
 
@@ -335,7 +341,10 @@ def test_models_the_fast_path_would_change_are_left_to_pyfunc(tmp_path: Path) ->
 
     reordered = LogisticRegression(max_iter=5000).fit(FEATURES[list(reversed(COLUMNS))], LABELS)
     mlflow.sklearn.save_model(
-        reordered, str(tmp_path / "reordered"), signature=infer_signature(FEATURES)
+        reordered,
+        str(tmp_path / "reordered"),
+        signature=infer_signature(FEATURES),
+        pip_requirements=requirements(mlflow.sklearn),
     )
     model = LoadedModel("x", mlflow.pyfunc.load_model(str(tmp_path / "reordered")))
     fast, verdict = compile_fast_path(model)
@@ -350,7 +359,10 @@ def test_models_the_fast_path_would_change_are_left_to_pyfunc(tmp_path: Path) ->
     grouped = FEATURES.assign(**{"mean radius": (FEATURES["mean radius"] > 14).astype("category")})
     regressor = lightgbm.LGBMRegressor(n_estimators=5, verbose=-1).fit(grouped, LABELS)
     mlflow.lightgbm.save_model(
-        regressor, str(tmp_path / "categorical"), signature=infer_signature(FEATURES)
+        regressor,
+        str(tmp_path / "categorical"),
+        signature=infer_signature(FEATURES),
+        pip_requirements=requirements(mlflow.lightgbm),
     )
     model = LoadedModel("x", mlflow.pyfunc.load_model(str(tmp_path / "categorical")))
     fast, verdict = compile_fast_path(model)

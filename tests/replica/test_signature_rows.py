@@ -16,6 +16,7 @@ from servegate.errors import ServegateError
 from servegate.replica.codecs import codec_for
 from servegate.replica.model import LoadedModel
 from servegate.replica.signature_rows import FRAME_KINDS, SignatureRows, signature_rows
+from tests.models import requirements
 from tests.replica.bodies import COLUMNS, FEATURES, TYPED_COLUMNS, requests, typed_rows
 
 
@@ -38,7 +39,10 @@ TYPED = FEATURES.assign(
 
 def saved_echo(path: Path, sample: pd.DataFrame) -> LoadedModel:
     mlflow.pyfunc.save_model(
-        str(path), python_model=Echo(), signature=infer_signature(sample.head(2), sample.head(2))
+        str(path),
+        python_model=Echo(),
+        signature=infer_signature(sample.head(2), sample.head(2)),
+        pip_requirements=requirements(mlflow.pyfunc),
     )
     return LoadedModel(str(path), mlflow.pyfunc.load_model(str(path)))
 
@@ -172,6 +176,11 @@ def test_what_only_mlflow_decodes_is_left_to_it(
         assert frames.matrix(body) is None, body[:80]  # nor does the fast path take it
     sample = FEATURES.head(2).astype({"mean radius": "float32"})
     path = tmp_path / "float32"
-    mlflow.pyfunc.save_model(str(path), python_model=Echo(), signature=infer_signature(sample))
+    mlflow.pyfunc.save_model(
+        str(path),
+        python_model=Echo(),
+        signature=infer_signature(sample),
+        pip_requirements=requirements(mlflow.pyfunc),
+    )
     schema = mlflow.pyfunc.load_model(str(path)).metadata.get_input_schema()
     assert signature_rows(schema) == "input 'mean radius' is not a required long or double column"
