@@ -28,9 +28,10 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 
+from servegate.replica.probe import answers_alike
+
 CLASSIFIERS = (RandomForestClassifier, ExtraTreesClassifier)
 REGRESSORS = (RandomForestRegressor, ExtraTreesRegressor)
-PROBE_ROWS = 64
 
 
 def native_predict(forest: Any, predict_fn: str) -> Callable[[np.ndarray], Any] | None:
@@ -40,21 +41,8 @@ def native_predict(forest: Any, predict_fn: str) -> Callable[[np.ndarray], Any] 
     predict = _summed(forest, predict_fn)
     if predict is None:
         return None
-    try:
-        probe = np.random.default_rng(0).normal(size=(PROBE_ROWS, forest.n_features_in_))
-        same = _same(predict(probe), getattr(forest, predict_fn)(probe))
-    except Exception:  # noqa: BLE001 - whatever fails here, the forest's own predict stays
-        return None
-    return predict if same else None
-
-
-def _same(mine: Any, theirs: Any) -> bool:
-    return (
-        isinstance(theirs, np.ndarray)
-        and mine.dtype == theirs.dtype
-        and mine.shape == theirs.shape
-        and mine.tobytes() == theirs.tobytes()
-    )
+    own = getattr(forest, predict_fn)
+    return predict if answers_alike(predict, own, forest.n_features_in_) else None
 
 
 def _summed(forest: Any, predict_fn: str) -> Callable[[np.ndarray], Any] | None:

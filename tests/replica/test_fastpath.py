@@ -150,6 +150,27 @@ def boosted(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     return saved(regressor.fit(FEATURES, LABELS), path, mlflow.xgboost)
 
 
+# Three classes by size, for classifiers of more than two.
+SIZES = pd.Series(np.digitize(FEATURES["mean radius"], [12.0, 16.0]))
+
+
+def xgboost_classifier(labels: pd.Series, path: Path, **params: object) -> LoadedModel:
+    classifier = xgboost.XGBClassifier(n_estimators=30, max_depth=3, n_jobs=1, **params)
+    return saved(classifier.fit(FEATURES, labels), path, mlflow.xgboost)
+
+
+@pytest.fixture(scope="module")
+def boosted_labels(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """An XGBoost classifier of two classes: its labels cut its probabilities at 0.5."""
+    return xgboost_classifier(LABELS, tmp_path_factory.mktemp("m") / "boosted-labels")
+
+
+@pytest.fixture(scope="module")
+def boosted_classes(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """An XGBoost classifier of three classes: its labels are its likeliest."""
+    return xgboost_classifier(SIZES, tmp_path_factory.mktemp("m") / "boosted-classes")
+
+
 @pytest.fixture(scope="module")
 def light(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     """LightGBM through its scikit-learn API, a regressor as above."""
@@ -198,6 +219,8 @@ def test_fast_path_answers_as_pyfunc_does_or_defers(
     proba: LoadedModel,
     forest: LoadedModel,
     boosted: LoadedModel,
+    boosted_labels: LoadedModel,
+    boosted_classes: LoadedModel,
     light: LoadedModel,
     light_booster: LoadedModel,
     counted: LoadedModel,
@@ -207,13 +230,15 @@ def test_fast_path_answers_as_pyfunc_does_or_defers(
     body: bytes,
 ) -> None:
     models = (logreg, proba, forest, boosted, light, light_booster, counted, counted_forest)
-    for model in (*models, extra_trees, scaled_forest):
+    for model in (*models, boosted_labels, boosted_classes, extra_trees, scaled_forest):
         fast = fast_answer(fast_of(model), body)
         if fast is not None:
             assert fast == pyfunc_answer(model, body)
 
 
-@pytest.mark.parametrize("kind", ["logreg", "boosted", "light", "light_booster"])
+@pytest.mark.parametrize(
+    "kind", ["logreg", "boosted", "boosted_labels", "boosted_classes", "light", "light_booster"]
+)
 def test_fast_path_takes_the_plain_requests(kind: str, request: pytest.FixtureRequest) -> None:
     """It must not defer everything: well-formed numbers in any column order go fast."""
     model: LoadedModel = request.getfixturevalue(kind)
@@ -330,6 +355,23 @@ def test_forests_with_one_job_have_their_trees_summed_here(
     fast, verdict = compile_fast_path(model)
     assert fast is not None and "summed" not in verdict
     assert fast.predict.__self__ is model.pyfunc.get_raw_model()  # type: ignore[attr-defined]
+
+
+def test_xgboost_models_predict_from_their_booster_where_it_answers_alike(
+    boosted: LoadedModel,
+    boosted_labels: LoadedModel,
+    boosted_classes: LoadedModel,
+    tmp_path: Path,
+) -> None:
+    for model in (boosted, boosted_labels, boosted_classes):
+        assert "xgboost inplace predict" in compile_fast_path(model)[1]
+    # Labels straight from softmax, and a linear booster: their own predict.
+    softmax = xgboost_classifier(SIZES, tmp_path / "softmax", objective="multi:softmax")
+    linear = xgboost.XGBRegressor(booster="gblinear", n_jobs=1).fit(FEATURES, LABELS)
+    for model in (softmax, saved(linear, tmp_path / "linear", mlflow.xgboost)):
+        fast, verdict = compile_fast_path(model)
+        assert fast is not None and "xgboost predict" in verdict, verdict
+        assert fast.predict.__self__ is model.pyfunc.get_raw_model()  # type: ignore[attr-defined]
 
 
 def test_models_the_fast_path_would_change_are_left_to_pyfunc(tmp_path: Path) -> None:
