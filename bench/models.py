@@ -1,13 +1,14 @@
 """The benchmark's models: a scaled logistic regression and a 100-tree random forest on
 scikit-learn's breast-cancer data (30 float features), and on request a 100-tree XGBoost
-classifier and the logistic regression inside a custom pyfunc model (``pyfunc``: what the
-fast path does not take), registered in a local MLflow registry."""
+classifier, a 100-tree LightGBM classifier and the logistic regression inside a custom pyfunc
+model (``pyfunc``: what the fast path does not take), registered in a local MLflow registry."""
 
 from __future__ import annotations
 
 import json
 import sys
 from dataclasses import dataclass
+from types import ModuleType
 
 import cloudpickle
 import mlflow
@@ -38,7 +39,17 @@ def register_models(names: tuple[str, ...] = ("logreg", "forest")) -> dict[str, 
     features, labels = load_breast_cancer(return_X_y=True, as_frame=True)
     registered = {}
     if "xgboost" in names:
-        registered["xgboost"] = _register_xgboost(features, labels)
+        import xgboost
+
+        model = xgboost.XGBClassifier(n_estimators=100, max_depth=4, random_state=0, n_jobs=1)
+        model.fit(features, labels)
+        registered["xgboost"] = _register_boosted("xgboost", mlflow.xgboost, model, features)
+    if "lightgbm" in names:
+        import lightgbm
+
+        model = lightgbm.LGBMClassifier(n_estimators=100, random_state=0, n_jobs=1, verbose=-1)
+        model.fit(features, labels)
+        registered["lightgbm"] = _register_boosted("lightgbm", mlflow.lightgbm, model, features)
     if "pyfunc" in names:
         registered["pyfunc"] = _register_wrapped(features, labels)
     logreg = Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(max_iter=5000))])
@@ -61,17 +72,17 @@ def register_models(names: tuple[str, ...] = ("logreg", "forest")) -> dict[str, 
     return registered
 
 
-def _register_xgboost(features: pd.DataFrame, labels: pd.Series) -> BenchModel:
-    import xgboost
-
-    model = xgboost.XGBClassifier(n_estimators=100, max_depth=4, random_state=0, n_jobs=1)
-    info = mlflow.xgboost.log_model(
-        model.fit(features, labels),
+def _register_boosted(
+    name: str, flavor: ModuleType, model: object, features: pd.DataFrame
+) -> BenchModel:
+    """A fitted XGBoost or LightGBM model, logged by its own MLflow flavor."""
+    info = flavor.log_model(
+        model,
         name="model",
         input_example=features.head(2),
-        registered_model_name="bench-xgboost",
+        registered_model_name=f"bench-{name}",
     )
-    return BenchModel("xgboost", f"models:/bench-xgboost/{info.registered_model_version}")
+    return BenchModel(name, f"models:/bench-{name}/{info.registered_model_version}")
 
 
 class WrappedPipeline(mlflow.pyfunc.PythonModel):

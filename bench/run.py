@@ -222,7 +222,9 @@ def main() -> None:
     parser.add_argument("--connections", default="1,8,64")
     parser.add_argument("--rows", default="1,32")
     parser.add_argument(
-        "--models", default="logreg,forest", help="also: xgboost, pyfunc (not for the floor)"
+        "--models",
+        default="logreg,forest",
+        help="also: xgboost, lightgbm, pyfunc (not for the floor)",
     )
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")

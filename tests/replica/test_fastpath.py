@@ -179,6 +179,24 @@ def light(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     return saved(regressor.fit(FEATURES, LABELS), path, mlflow.lightgbm)
 
 
+def lightgbm_classifier(labels: pd.Series, path: Path) -> LoadedModel:
+    classifier = lightgbm.LGBMClassifier(n_estimators=30, random_state=0, n_jobs=1, verbose=-1)
+    return saved(classifier.fit(FEATURES, labels), path, mlflow.lightgbm)
+
+
+@pytest.fixture(scope="module")
+def light_labels(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """A LightGBM classifier of two classes, named by strings."""
+    named = LABELS.map({0: "malignant", 1: "benign"})
+    return lightgbm_classifier(named, tmp_path_factory.mktemp("m") / "light-labels")
+
+
+@pytest.fixture(scope="module")
+def light_classes(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """A LightGBM classifier of three classes."""
+    return lightgbm_classifier(SIZES, tmp_path_factory.mktemp("m") / "light-classes")
+
+
 @pytest.fixture(scope="module")
 def light_booster(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     """LightGBM's own Booster, fitted on an array: its features are named by position."""
@@ -222,6 +240,8 @@ def test_fast_path_answers_as_pyfunc_does_or_defers(
     boosted_labels: LoadedModel,
     boosted_classes: LoadedModel,
     light: LoadedModel,
+    light_labels: LoadedModel,
+    light_classes: LoadedModel,
     light_booster: LoadedModel,
     counted: LoadedModel,
     counted_forest: LoadedModel,
@@ -230,14 +250,25 @@ def test_fast_path_answers_as_pyfunc_does_or_defers(
     body: bytes,
 ) -> None:
     models = (logreg, proba, forest, boosted, light, light_booster, counted, counted_forest)
-    for model in (*models, boosted_labels, boosted_classes, extra_trees, scaled_forest):
+    boosters = (boosted_labels, boosted_classes, light_labels, light_classes)
+    for model in (*models, *boosters, extra_trees, scaled_forest):
         fast = fast_answer(fast_of(model), body)
         if fast is not None:
             assert fast == pyfunc_answer(model, body)
 
 
 @pytest.mark.parametrize(
-    "kind", ["logreg", "boosted", "boosted_labels", "boosted_classes", "light", "light_booster"]
+    "kind",
+    [
+        "logreg",
+        "boosted",
+        "boosted_labels",
+        "boosted_classes",
+        "light",
+        "light_labels",
+        "light_classes",
+        "light_booster",
+    ],
 )
 def test_fast_path_takes_the_plain_requests(kind: str, request: pytest.FixtureRequest) -> None:
     """It must not defer everything: well-formed numbers in any column order go fast."""
@@ -372,6 +403,21 @@ def test_xgboost_models_predict_from_their_booster_where_it_answers_alike(
         fast, verdict = compile_fast_path(model)
         assert fast is not None and "xgboost predict" in verdict, verdict
         assert fast.predict.__self__ is model.pyfunc.get_raw_model()  # type: ignore[attr-defined]
+
+
+def test_lightgbm_models_predict_from_their_booster_where_it_answers_alike(
+    light: LoadedModel, light_labels: LoadedModel, light_classes: LoadedModel, tmp_path: Path
+) -> None:
+    for model in (light, light_labels, light_classes):
+        assert "predict from its booster" in compile_fast_path(model)[1]
+    # A ranker's predict is its own.
+    ranker = lightgbm.LGBMRanker(n_estimators=5, n_jobs=1, verbose=-1)
+    ranker.fit(FEATURES, LABELS, group=[len(LABELS)])
+    trusted = ["lightgbm.sklearn.LGBMRanker"]
+    model = saved(ranker, tmp_path / "ranker", mlflow.lightgbm, skops_trusted_types=trusted)
+    fast, verdict = compile_fast_path(model)
+    assert fast is not None and verdict.endswith("(30 double columns, LGBMRanker predict; batched)")
+    assert fast.predict.__self__ is model.pyfunc.get_raw_model()  # type: ignore[attr-defined]
 
 
 def test_models_the_fast_path_would_change_are_left_to_pyfunc(tmp_path: Path) -> None:
